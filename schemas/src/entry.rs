@@ -1,0 +1,136 @@
+//! The log entry envelope (v1), its canonical bytes, hash and signatures.
+//!
+//! Canonical bytes are the postcard encoding of `Entry` and nothing else is ever hashed or
+//! signed. The signature is the last field and has a fixed length, so the bytes it covers
+//! are exactly the canonical bytes without their last 64 bytes.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{CommunityId, Hash, PublicKey, Signature};
+use crate::limits;
+use crate::record::Record;
+use crate::statement::{Signed, Statement, STATEMENT_SIGNATURE_DOMAIN};
+
+/// Domain tag of an entry hash.
+pub const ENTRY_HASH_DOMAIN: &str = "ostrom/entry/v1";
+/// Domain tag of the digest the sequencer signs.
+pub const ENTRY_SIGNATURE_DOMAIN: &str = "ostrom/entry-signature/v1";
+/// Domain tag of a community id.
+pub const COMMUNITY_ID_DOMAIN: &str = "ostrom/community/v1";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Entry {
+    pub version: u16,
+    pub community: CommunityId,
+    /// 0 = genesis, +1 each entry, no gaps.
+    pub seq: u64,
+    /// Hash of the previous entry; zero at genesis.
+    pub prev: Hash,
+    /// Sequencer clock (ms since the Unix epoch), never decreasing within a log.
+    pub at_ms: u64,
+    pub body: Body,
+    pub sequencer: PublicKey,
+    pub sig: Signature,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    Statement(Signed),
+    Record(Record),
+}
+
+impl Body {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Body::Statement(signed) => signed.statement.body.name(),
+            Body::Record(record) => record.name(),
+        }
+    }
+}
+
+/// Errors reading canonical bytes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("entry is {0} bytes, over the limit of {max}", max = limits::ENTRY_BYTES_MAX)]
+    TooLarge(usize),
+    #[error("bytes do not decode as an entry: {0}")]
+    Malformed(String),
+    #[error("bytes decode but are not the canonical encoding of the entry")]
+    NotCanonical,
+}
+
+impl Entry {
+    /// The canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        // Encoding plain data into a Vec cannot fail; a failure would be a bug in a type.
+        postcard::to_stdvec(self).expect("entries always encode")
+    }
+
+    /// Read canonical bytes, refusing any other encoding of the same entry so that the hash
+    /// of stored bytes is the hash of the entry.
+    pub fn decode(bytes: &[u8]) -> Result<Entry, DecodeError> {
+        if bytes.len() > limits::ENTRY_BYTES_MAX {
+            return Err(DecodeError::TooLarge(bytes.len()));
+        }
+        let entry: Entry = postcard::from_bytes(bytes).map_err(|error| DecodeError::Malformed(error.to_string()))?;
+        if entry.encode() != bytes {
+            return Err(DecodeError::NotCanonical);
+        }
+        Ok(entry)
+    }
+
+    pub fn hash(&self) -> Hash {
+        hash_entry_bytes(&self.encode())
+    }
+
+    pub fn statement(&self) -> Option<&Signed> {
+        match &self.body {
+            Body::Statement(signed) => Some(signed),
+            Body::Record(_) => None,
+        }
+    }
+
+    pub fn record(&self) -> Option<&Record> {
+        match &self.body {
+            Body::Record(record) => Some(record),
+            Body::Statement(_) => None,
+        }
+    }
+}
+
+pub fn hash_entry_bytes(canonical: &[u8]) -> Hash {
+    Hash::tagged(ENTRY_HASH_DOMAIN, &[canonical])
+}
+
+/// The digest the sequencer signs: everything but the signature.
+pub fn entry_signing_digest(canonical: &[u8]) -> Hash {
+    let unsigned = &canonical[..canonical.len() - Signature::LEN];
+    Hash::tagged(ENTRY_SIGNATURE_DOMAIN, &[unsigned])
+}
+
+/// The digest a statement's author signs.
+pub fn statement_signing_digest(statement: &Statement) -> Hash {
+    let bytes = postcard::to_stdvec(statement).expect("statements always encode");
+    Hash::tagged(STATEMENT_SIGNATURE_DOMAIN, &[&bytes])
+}
+
+pub fn community_id(name: &str, sequencer: &PublicKey) -> CommunityId {
+    let digest = Hash::tagged(COMMUNITY_ID_DOMAIN, &[sequencer.as_bytes(), name.as_bytes()]);
+    let mut id = [0u8; CommunityId::LEN];
+    id.copy_from_slice(&digest.0[..CommunityId::LEN]);
+    CommunityId(id)
+}
+
+/// Sign a statement with the author's key.
+pub fn sign_statement(statement: Statement, key: &ed25519_dalek::SigningKey) -> Signed {
+    use ed25519_dalek::Signer;
+    let digest = statement_signing_digest(&statement);
+    let sig = key.sign(digest.as_bytes());
+    Signed {
+        statement,
+        author: PublicKey(key.verifying_key().to_bytes()),
+        sig: Signature(sig.to_bytes()),
+    }
+}

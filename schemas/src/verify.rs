@@ -1,0 +1,387 @@
+//! Verification: the only way to turn bytes from a store or an export into a
+//! `VerifiedEntry`, and the only way for the sequencer to seal a new one.
+//!
+//! Checking is split in two so that signatures can be checked in batches (and on several
+//! threads by the caller) while the rules that depend on governance state run in order:
+//! `check_signatures` proves an entry is well-formed and signed by the keys it names;
+//! `SignatureChecked::admit` then checks the chain position, that the keys are the right
+//! ones, and every rule the reducer relies on, against an `Authority` (the state just
+//! before the entry).
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::{Signer, VerifyingKey};
+
+use crate::bytes::{Hash, PublicKey, Signature};
+use crate::entry::{
+    community_id, entry_signing_digest, hash_entry_bytes, statement_signing_digest, Body, DecodeError, Entry,
+};
+use crate::limits;
+use crate::record::Record;
+use crate::statement::{RecoveryMessage, Signed, StatementBody, RECOVERY_SIGNATURE_DOMAIN};
+
+/// Where the log stands: what the next entry must chain onto.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainTip {
+    pub next_seq: u64,
+    pub prev: Hash,
+    pub at_ms: u64,
+    /// The community and its current sequencer key; `None` before genesis.
+    pub established: Option<(crate::bytes::CommunityId, PublicKey)>,
+}
+
+impl ChainTip {
+    pub const GENESIS: ChainTip = ChainTip {
+        next_seq: 0,
+        prev: Hash::ZERO,
+        at_ms: 0,
+        established: None,
+    };
+}
+
+/// The governance state as the verifier sees it: where the chain stands and whether a
+/// statement or record is admissible right after it. `projections::GovernanceState`
+/// implements this; the rules live beside the state they read.
+pub trait Authority {
+    fn tip(&self) -> ChainTip;
+    /// `Err(reason)` if `signed` may not be appended now (unknown member, wrong key,
+    /// replayed counter, vote on an unknown action, ...).
+    fn admit_statement(&self, signed: &Signed) -> Result<(), String>;
+    fn admit_record(&self, record: &Record) -> Result<(), String>;
+    /// For a recovery: the trustees (name and bound key) and the threshold.
+    fn trustees(&self) -> (Vec<(String, Option<PublicKey>)>, u64);
+}
+
+/// An entry that failed verification: which one, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("entry {seq}: {reason}")]
+pub struct BadEntry {
+    pub seq: u64,
+    pub reason: String,
+}
+
+impl BadEntry {
+    fn new(seq: u64, reason: impl Into<String>) -> Self {
+        BadEntry {
+            seq,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An entry that passed every check against the state just before it. Only this module
+/// can build one.
+#[derive(Clone, Debug)]
+pub struct VerifiedEntry {
+    entry: Entry,
+    hash: Hash,
+}
+
+impl VerifiedEntry {
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+
+    pub fn into_entry(self) -> Entry {
+        self.entry
+    }
+}
+
+/// An entry whose signatures are valid for the keys it names; not yet checked against the
+/// chain or the state.
+#[derive(Clone, Debug)]
+pub struct SignatureChecked {
+    entry: Entry,
+    hash: Hash,
+}
+
+impl SignatureChecked {
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+
+    /// Check chain position, keys and state rules; on success the entry is verified.
+    pub fn admit(self, authority: &impl Authority) -> Result<VerifiedEntry, BadEntry> {
+        admit_checked(&self.entry, authority)?;
+        Ok(VerifiedEntry {
+            entry: self.entry,
+            hash: self.hash,
+        })
+    }
+}
+
+/// Decode canonical bytes. `position` is the seq the caller expects there, used to name
+/// the entry when its bytes do not even decode.
+pub fn decode(bytes: &[u8], position: u64) -> Result<Entry, BadEntry> {
+    Entry::decode(bytes).map_err(|error: DecodeError| BadEntry::new(position, error.to_string()))
+}
+
+struct Claim {
+    digest: Hash,
+    key: PublicKey,
+    sig: Signature,
+    /// Index into the batch of the entry this signature belongs to.
+    owner: usize,
+}
+
+/// Check every signature in a batch of decoded entries (with their canonical bytes). A
+/// batch that fails as a whole is checked one signature at a time to name the first bad
+/// entry: a batch verdict never decides alone that an entry is bad.
+pub fn check_signatures(batch: Vec<(Entry, Vec<u8>)>) -> Result<Vec<SignatureChecked>, BadEntry> {
+    let mut claims = Vec::with_capacity(batch.len() * 2);
+    let mut checked = Vec::with_capacity(batch.len());
+    for (owner, (entry, bytes)) in batch.into_iter().enumerate() {
+        if bytes.len() <= Signature::LEN {
+            return Err(BadEntry::new(entry.seq, "entry too short to be signed"));
+        }
+        claims.push(Claim {
+            digest: entry_signing_digest(&bytes),
+            key: entry.sequencer,
+            sig: entry.sig,
+            owner,
+        });
+        if let Body::Statement(signed) = &entry.body {
+            claims.push(Claim {
+                digest: statement_signing_digest(&signed.statement),
+                key: signed.author,
+                sig: signed.sig,
+                owner,
+            });
+        }
+        let hash = hash_entry_bytes(&bytes);
+        checked.push(SignatureChecked { entry, hash });
+    }
+
+    let mut keys: BTreeMap<PublicKey, Option<VerifyingKey>> = BTreeMap::new();
+    for claim in &claims {
+        keys.entry(claim.key)
+            .or_insert_with(|| VerifyingKey::from_bytes(claim.key.as_bytes()).ok());
+    }
+    let batch_ok = claims.iter().all(|claim| keys[&claim.key].is_some()) && {
+        let messages: Vec<&[u8]> = claims.iter().map(|claim| claim.digest.as_bytes().as_slice()).collect();
+        let signatures: Vec<ed25519_dalek::Signature> = claims
+            .iter()
+            .map(|claim| ed25519_dalek::Signature::from_bytes(&claim.sig.0))
+            .collect();
+        let verifying: Vec<VerifyingKey> = claims
+            .iter()
+            .map(|claim| keys[&claim.key].expect("checked above"))
+            .collect();
+        ed25519_dalek::verify_batch(&messages, &signatures, &verifying).is_ok()
+    };
+    if !batch_ok {
+        // Claims are in entry order, the sequencer's first within an entry.
+        for (index, claim) in claims.iter().enumerate() {
+            let valid = keys[&claim.key].is_some_and(|key| {
+                key.verify_strict(
+                    claim.digest.as_bytes(),
+                    &ed25519_dalek::Signature::from_bytes(&claim.sig.0),
+                )
+                .is_ok()
+            });
+            if !valid {
+                let first_of_entry = index == 0 || claims[index - 1].owner != claim.owner;
+                let which = if first_of_entry { "sequencer" } else { "statement" };
+                let seq = checked[claim.owner].entry.seq;
+                return Err(BadEntry::new(seq, format!("invalid {which} signature")));
+            }
+        }
+    }
+    Ok(checked)
+}
+
+fn signature_valid(digest: &Hash, key: &PublicKey, sig: &Signature) -> bool {
+    VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|key| {
+        key.verify_strict(digest.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig.0))
+            .is_ok()
+    })
+}
+
+/// Verify one entry from its canonical bytes against the state just before it.
+pub fn verify(bytes: &[u8], authority: &impl Authority) -> Result<VerifiedEntry, BadEntry> {
+    let position = authority.tip().next_seq;
+    let entry = decode(bytes, position)?;
+    let mut checked = check_signatures(vec![(entry, bytes.to_vec())])?;
+    checked.pop().expect("one in, one out").admit(authority)
+}
+
+fn admit_checked(entry: &Entry, authority: &impl Authority) -> Result<(), BadEntry> {
+    let tip = authority.tip();
+    let seq = entry.seq;
+    let fail = |reason: String| Err(BadEntry::new(seq, reason));
+    if entry.version != limits::ENTRY_VERSION {
+        return fail(format!("unknown envelope version {}", entry.version));
+    }
+    if entry.seq != tip.next_seq {
+        return fail(format!("out of sequence: expected seq {}", tip.next_seq));
+    }
+    if entry.prev != tip.prev {
+        return fail(format!(
+            "broken chain: prev is {} but the previous entry hashes to {}",
+            entry.prev.short(),
+            tip.prev.short()
+        ));
+    }
+    if entry.at_ms < tip.at_ms {
+        return fail(format!("time went backwards: {} < {}", entry.at_ms, tip.at_ms));
+    }
+    match tip.established {
+        None => {
+            let Body::Statement(Signed {
+                statement,
+                author,
+                ..
+            }) = &entry.body
+            else {
+                return fail("the genesis entry must be a CommunityFounded statement".into());
+            };
+            let StatementBody::CommunityFounded(founding) = &statement.body else {
+                return fail("the genesis entry must be a CommunityFounded statement".into());
+            };
+            if founding.sequencer != entry.sequencer || *author != entry.sequencer {
+                return fail("the genesis entry must be signed by the founding sequencer key".into());
+            }
+            let expected = community_id(&founding.name, &founding.sequencer);
+            if entry.community != expected || statement.community != expected {
+                return fail("community id does not match the founding name and key".into());
+            }
+        }
+        Some((community, sequencer)) => {
+            if entry.community != community {
+                return fail("entry belongs to another community".into());
+            }
+            if entry.sequencer != sequencer {
+                return fail("signed by a key that is not the community's sequencer".into());
+            }
+        }
+    }
+    match &entry.body {
+        Body::Statement(signed) => {
+            if signed.statement.community != entry.community {
+                return fail("statement was signed for another community".into());
+            }
+            if let StatementBody::RecoveryInvoked(recovery) = &signed.statement.body {
+                if recovery.head_seq + 1 != seq || recovery.head != entry.prev {
+                    return fail(format!(
+                        "recovery names head {} but the log head is {}",
+                        recovery.head_seq,
+                        seq.saturating_sub(1)
+                    ));
+                }
+                check_recovery_signatures(entry, recovery, authority).map_err(|reason| BadEntry::new(seq, reason))?;
+            }
+            if tip.established.is_some() || !matches!(signed.statement.body, StatementBody::CommunityFounded(_)) {
+                authority
+                    .admit_statement(signed)
+                    .map_err(|reason| BadEntry::new(seq, reason))?;
+            }
+        }
+        Body::Record(record) => {
+            if tip.established.is_none() {
+                return fail("the genesis entry must be a CommunityFounded statement".into());
+            }
+            authority.admit_record(record).map_err(|reason| BadEntry::new(seq, reason))?;
+        }
+    }
+    Ok(())
+}
+
+/// The digest each trustee signs for a recovery.
+pub fn recovery_digest(message: &RecoveryMessage<'_>) -> Hash {
+    let bytes = postcard::to_stdvec(message).expect("recoveries always encode");
+    Hash::tagged(RECOVERY_SIGNATURE_DOMAIN, &[&bytes])
+}
+
+fn check_recovery_signatures(
+    entry: &Entry,
+    recovery: &crate::statement::Recovery,
+    authority: &impl Authority,
+) -> Result<(), String> {
+    let (trustees, threshold) = authority.trustees();
+    let digest = recovery_digest(&RecoveryMessage {
+        community: &entry.community,
+        head_seq: recovery.head_seq,
+        head: &recovery.head,
+        plan: &recovery.plan,
+    });
+    if recovery.cosignatures.len() > limits::TRUSTEES_MAX {
+        return Err("too many co-signatures".into());
+    }
+    let mut counted: Vec<&str> = Vec::new();
+    for cosignature in &recovery.cosignatures {
+        let bound = trustees
+            .iter()
+            .find(|(name, _)| *name == cosignature.trustee)
+            .ok_or_else(|| format!("{} is not a recovery trustee", cosignature.trustee))?;
+        if bound.1 != Some(cosignature.key) {
+            return Err(format!("co-signature of {} is not by their key", cosignature.trustee));
+        }
+        if !signature_valid(&digest, &cosignature.key, &cosignature.sig) {
+            return Err(format!("invalid co-signature of {}", cosignature.trustee));
+        }
+        if counted.contains(&cosignature.trustee.as_str()) {
+            return Err(format!("{} co-signed twice", cosignature.trustee));
+        }
+        counted.push(&cosignature.trustee);
+    }
+    if (counted.len() as u64) < threshold {
+        return Err(format!(
+            "recovery needs {threshold} trustee signatures, has {}",
+            counted.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The sequencer appends: build the next entry for `body` at `at_ms` (clamped so time never
+/// goes backwards), check it exactly as a reader would, and sign it. Statements arriving
+/// from outside are signature-checked here too.
+pub fn seal(
+    authority: &impl Authority,
+    key: &ed25519_dalek::SigningKey,
+    at_ms: u64,
+    body: Body,
+) -> Result<(VerifiedEntry, Vec<u8>), BadEntry> {
+    let tip = authority.tip();
+    let sequencer = PublicKey(key.verifying_key().to_bytes());
+    let community = match (&tip.established, &body) {
+        (Some((community, _)), _) => *community,
+        (None, Body::Statement(signed)) => signed.statement.community,
+        (None, Body::Record(_)) => return Err(BadEntry::new(0, "the genesis entry must be a statement")),
+    };
+    if let Body::Statement(signed) = &body {
+        if !signature_valid(&statement_signing_digest(&signed.statement), &signed.author, &signed.sig) {
+            return Err(BadEntry::new(tip.next_seq, "invalid statement signature"));
+        }
+    }
+    let mut entry = Entry {
+        version: limits::ENTRY_VERSION,
+        community,
+        seq: tip.next_seq,
+        prev: tip.prev,
+        at_ms: at_ms.max(tip.at_ms),
+        body,
+        sequencer,
+        sig: Signature::ZERO,
+    };
+    admit_checked(&entry, authority)?;
+    let mut bytes = entry.encode();
+    if bytes.len() > limits::ENTRY_BYTES_MAX {
+        return Err(BadEntry::new(entry.seq, format!("entry of {} bytes is over the limit", bytes.len())));
+    }
+    let sig = key.sign(entry_signing_digest(&bytes).as_bytes()).to_bytes();
+    let start = bytes.len() - Signature::LEN;
+    bytes[start..].copy_from_slice(&sig);
+    entry.sig = Signature(sig);
+    let hash = hash_entry_bytes(&bytes);
+    debug_assert_eq!(entry.encode(), bytes);
+    Ok((VerifiedEntry { entry, hash }, bytes))
+}
