@@ -1,1 +1,34 @@
-//! placeholder
+//! `ostrom`: an event-sourced governance ledger for online communities.
+//!
+//! What flows in: statements signed by members (proposals, votes), by the server on a
+//! member's behalf, or by platform integrations. What comes out: signed, hash-chained log
+//! entries in a store, a governance state folded from them by a pure reducer, and the
+//! views of it that the CLI prints.
+//!
+//! Codemap:
+//! - `ostrom_schemas` (crate `schemas/`): entry types, canonical encoding, hashing,
+//!   signing, the verifier.
+//! - `ostrom_projections` (crate `projections/`): `GovernanceState`, the reducer `apply`,
+//!   admission rules, constitution actions.
+//! - [`store`]: the `LogStore` trait and its sled and in-memory backends.
+//! - [`ledger`]: a community's log + state + sequencer key; open (snapshot + verified
+//!   suffix), append (seal, durable write, apply).
+//! - [`keys`]: key files (0600). [`kits`]: starter kits. [`export`]: the export format.
+//! - [`clock`]: the only place the wall clock is read.
+//! - [`cli`]: the `ostrom` command line.
+//!
+//! Invariants, stated as what is absent:
+//! - `schemas` and `projections` never do I/O, read a clock, draw randomness, or iterate a
+//!   hash map (tests/purity.rs).
+//! - Nothing is appended without passing the same verifier a reader uses (`verify::seal`).
+//! - An append is acknowledged only after the store made it durable.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod export;
+pub mod keys;
+pub mod kits;
+pub mod ledger;
+pub mod store;

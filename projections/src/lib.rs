@@ -1,1 +1,18 @@
-//! placeholder
+//! `ostrom-projections`: the pure reducer, the governance state and its read models.
+//!
+//! [`apply`] folds a [`VerifiedEntry`](ostrom_schemas::VerifiedEntry) into a
+//! [`GovernanceState`]; the state also implements the verifier's
+//! [`Authority`](ostrom_schemas::Authority), so the rules that keep `apply` total live
+//! next to the state they read. [`replay`] folds a whole log.
+//!
+//! What is deliberately absent: I/O, clocks, randomness, hash maps, floats. Replaying the
+//! same log anywhere gives the same [`GovernanceState::state_hash`] (DESIGN.md §3).
+
+#![forbid(unsafe_code)]
+
+pub mod apply;
+pub mod constitution;
+pub mod state;
+
+pub use apply::apply;
+pub use state::{GovernanceState, Status};

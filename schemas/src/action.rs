@@ -117,9 +117,13 @@ pub enum ActionSpec {
     Constitution(ConstitutionAction),
     Platform(PlatformAction),
     /// Pick one of several actions by vote.
-    Election { options: Vec<ActionSpec> },
+    Election {
+        options: Vec<ActionSpec>,
+    },
     /// All of these actions, or none.
-    Combination { actions: Vec<ActionSpec> },
+    Combination {
+        actions: Vec<ActionSpec>,
+    },
 }
 
 /// A namespaced action an integration executes, e.g. `slack.rename_conversation`.
@@ -291,8 +295,12 @@ impl ActionSpec {
         match self {
             ActionSpec::Constitution(_) => PolicyKind::Constitution,
             ActionSpec::Platform(_) => PolicyKind::Platform,
-            ActionSpec::Election { options: members } | ActionSpec::Combination { actions: members } => {
-                if members.iter().any(|member| member.kind() == PolicyKind::Constitution) {
+            ActionSpec::Election { options: members }
+            | ActionSpec::Combination { actions: members } => {
+                if members
+                    .iter()
+                    .any(|member| member.kind() == PolicyKind::Constitution)
+                {
                     PolicyKind::Constitution
                 } else {
                     PolicyKind::Platform
@@ -303,7 +311,11 @@ impl ActionSpec {
 
     /// Parse the shared `type` + `params` form. `resolve` maps an action reference (a label
     /// or a number) to an id.
-    pub fn parse(action_type: &str, params: &Params, resolve: ActionResolver<'_>) -> Result<ActionSpec, ParamError> {
+    pub fn parse(
+        action_type: &str,
+        params: &Params,
+        resolve: ActionResolver<'_>,
+    ) -> Result<ActionSpec, ParamError> {
         Self::parse_at(action_type, params, resolve, 0)
     }
 
@@ -330,7 +342,8 @@ impl ActionSpec {
                 action_type: action_type.to_owned(),
                 params: params.clone(),
             })),
-            _ => ConstitutionAction::parse(action_type, params, resolve).map(ActionSpec::Constitution),
+            _ => ConstitutionAction::parse(action_type, params, resolve)
+                .map(ActionSpec::Constitution),
         }
     }
 
@@ -404,15 +417,20 @@ fn parse_bundle(
 pub fn check_action_type(action_type: &str) -> Result<(), ParamError> {
     let valid = !action_type.is_empty()
         && action_type.len() <= limits::NAME_BYTES_MAX
-        && action_type
-            .split('.')
-            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        && action_type.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        });
     if valid {
         Ok(())
     } else {
         Err(ParamError::new(
             "type",
-            format!("invalid action type {action_type:?} (lowercase words, `_`, namespaced with `.`)"),
+            format!(
+                "invalid action type {action_type:?} (lowercase words, `_`, namespaced with `.`)"
+            ),
         ))
     }
 }
@@ -424,7 +442,10 @@ pub fn check_name(param: &str, name: &str) -> Result<(), ParamError> {
         return Err(ParamError::new(param, "must not be empty"));
     }
     if name.len() > limits::NAME_BYTES_MAX {
-        return Err(ParamError::new(param, format!("longer than {} bytes", limits::NAME_BYTES_MAX)));
+        return Err(ParamError::new(
+            param,
+            format!("longer than {} bytes", limits::NAME_BYTES_MAX),
+        ));
     }
     if name.chars().any(|c| c.is_control() || c == ',') || name.trim() != name {
         return Err(ParamError::new(
@@ -454,7 +475,10 @@ impl<'a> Reader<'a> {
             None => Ok(None),
             Some(Value::Str(text)) => {
                 if text.len() > limits::TEXT_BYTES_MAX {
-                    return Err(ParamError::new(key, format!("longer than {} bytes", limits::TEXT_BYTES_MAX)));
+                    return Err(ParamError::new(
+                        key,
+                        format!("longer than {} bytes", limits::TEXT_BYTES_MAX),
+                    ));
                 }
                 Ok(Some(text.clone()))
             }
@@ -510,13 +534,17 @@ impl<'a> Reader<'a> {
             Some(_) => return Err(ParamError::new(key, "must be a list of strings")),
         };
         if items.len() > limits::LIST_ITEMS_MAX {
-            return Err(ParamError::new(key, format!("more than {} items", limits::LIST_ITEMS_MAX)));
+            return Err(ParamError::new(
+                key,
+                format!("more than {} items", limits::LIST_ITEMS_MAX),
+            ));
         }
         Ok(Some(items))
     }
 
     fn list(&self, key: &str) -> Result<Vec<String>, ParamError> {
-        self.optional_list(key)?.ok_or_else(|| ParamError::new(key, "required"))
+        self.optional_list(key)?
+            .ok_or_else(|| ParamError::new(key, "required"))
     }
 
     fn names(&self, key: &str) -> Result<Vec<String>, ParamError> {
@@ -538,7 +566,8 @@ impl<'a> Reader<'a> {
         if let Some(types) = &types {
             for action_type in types {
                 if action_type != "*" {
-                    check_action_type(action_type).map_err(|error| ParamError::new(key, error.message))?;
+                    check_action_type(action_type)
+                        .map_err(|error| ParamError::new(key, error.message))?;
                 }
             }
         }
@@ -557,10 +586,17 @@ impl<'a> Reader<'a> {
     }
 
     fn only(&self, allowed: &[&str]) -> Result<(), ParamError> {
-        match self.params.keys().find(|key| !allowed.contains(&key.as_str())) {
+        match self
+            .params
+            .keys()
+            .find(|key| !allowed.contains(&key.as_str()))
+        {
             Some(key) => Err(ParamError::new(
                 key,
-                format!("unknown parameter (expected one of: {})", allowed.join(", ")),
+                format!(
+                    "unknown parameter (expected one of: {})",
+                    allowed.join(", ")
+                ),
             )),
             None => Ok(()),
         }
@@ -595,7 +631,11 @@ impl ConstitutionAction {
         }
     }
 
-    pub fn parse(action_type: &str, params: &Params, resolve: ActionResolver<'_>) -> Result<Self, ParamError> {
+    pub fn parse(
+        action_type: &str,
+        params: &Params,
+        resolve: ActionResolver<'_>,
+    ) -> Result<Self, ParamError> {
         use ConstitutionAction::*;
         let r = Reader { params };
         let action = match action_type {
@@ -771,7 +811,14 @@ impl ConstitutionAction {
         let mut put = |key: &str, value: Value| {
             params.insert(key.to_owned(), value);
         };
-        let list = |items: &[String]| Value::List(items.iter().map(|item| Value::from(item.as_str())).collect());
+        let list = |items: &[String]| {
+            Value::List(
+                items
+                    .iter()
+                    .map(|item| Value::from(item.as_str()))
+                    .collect(),
+            )
+        };
         match self {
             AddPolicy(spec) => {
                 put("name", spec.name.as_str().into());
@@ -810,7 +857,9 @@ impl ConstitutionAction {
                     put("description", description.as_str().into());
                 }
             }
-            RemovePolicy { policy } | RecoverPolicy { policy } => put("policy", policy.as_str().into()),
+            RemovePolicy { policy } | RecoverPolicy { policy } => {
+                put("policy", policy.as_str().into())
+            }
             AddRole {
                 role,
                 description,
@@ -844,7 +893,9 @@ impl ConstitutionAction {
                 }
             }
             DeleteRole { role } => put("role", role.as_str().into()),
-            GrantRole { role, members } | RevokeRole { role, members } | SetRoleMembers { role, members } => {
+            GrantRole { role, members }
+            | RevokeRole { role, members }
+            | SetRoleMembers { role, members } => {
                 put("role", role.as_str().into());
                 put("members", list(members));
             }
@@ -852,7 +903,11 @@ impl ConstitutionAction {
                 put("name", name.as_str().into());
                 put("text", text.as_str().into());
             }
-            EditDocument { document, name, text } => {
+            EditDocument {
+                document,
+                name,
+                text,
+            } => {
                 put("document", document.as_str().into());
                 if let Some(name) = name {
                     put("name", name.as_str().into());
@@ -861,7 +916,9 @@ impl ConstitutionAction {
                     put("text", text.as_str().into());
                 }
             }
-            DeleteDocument { document } | RecoverDocument { document } => put("document", document.as_str().into()),
+            DeleteDocument { document } | RecoverDocument { document } => {
+                put("document", document.as_str().into())
+            }
             AddMember { member, key } => {
                 put("member", member.as_str().into());
                 if let Some(key) = key {
@@ -869,7 +926,10 @@ impl ConstitutionAction {
                 }
             }
             RemoveMember { member } => put("member", member.as_str().into()),
-            SetRecovery { trustees, threshold } => {
+            SetRecovery {
+                trustees,
+                threshold,
+            } => {
                 put("trustees", list(trustees));
                 put("threshold", (*threshold as i64).into());
             }
@@ -897,7 +957,10 @@ fn policy_source(r: &Reader<'_>, key: &str) -> Result<Option<String>, ParamError
         if source.len() > limits::POLICY_SOURCE_BYTES_MAX {
             return Err(ParamError::new(
                 key,
-                format!("policy source longer than {} bytes", limits::POLICY_SOURCE_BYTES_MAX),
+                format!(
+                    "policy source longer than {} bytes",
+                    limits::POLICY_SOURCE_BYTES_MAX
+                ),
             ));
         }
     }
@@ -915,12 +978,34 @@ mod tests {
     #[test]
     fn every_constitution_action_round_trips_through_params() {
         let cases: Vec<(&str, Vec<(&str, Value)>)> = vec![
-            ("add_policy", vec![("name", "p".into()), ("kind", "constitution".into()), ("source", "fn filter(a,p){true}".into())]),
-            ("change_policy", vec![("policy", "p".into()), ("priority", 3.into())]),
+            (
+                "add_policy",
+                vec![
+                    ("name", "p".into()),
+                    ("kind", "constitution".into()),
+                    ("source", "fn filter(a,p){true}".into()),
+                ],
+            ),
+            (
+                "change_policy",
+                vec![("policy", "p".into()), ("priority", 3.into())],
+            ),
             ("remove_policy", vec![("policy", "p".into())]),
-            ("add_role", vec![("role", "mods".into()), ("execute", "slack.pin_message".into())]),
-            ("grant_role", vec![("role", "mods".into()), ("members", "alice,bob".into())]),
-            ("set_recovery", vec![("trustees", "a,b,c".into()), ("threshold", "2".into())]),
+            (
+                "add_role",
+                vec![
+                    ("role", "mods".into()),
+                    ("execute", "slack.pin_message".into()),
+                ],
+            ),
+            (
+                "grant_role",
+                vec![("role", "mods".into()), ("members", "alice,bob".into())],
+            ),
+            (
+                "set_recovery",
+                vec![("trustees", "a,b,c".into()), ("threshold", "2".into())],
+            ),
             ("revert_action", vec![("action", "12".into())]),
             ("rollback_governance", vec![("to_seq", 4.into())]),
         ];
@@ -940,7 +1025,10 @@ mod tests {
         assert_eq!(error.param, "members");
         let error = ActionSpec::parse("grant_rol", &params, &no_labels).unwrap_err();
         assert_eq!(error.param, "type");
-        let params = Params::from([("role".to_owned(), Value::from("mods")), ("colour".to_owned(), Value::from("red"))]);
+        let params = Params::from([
+            ("role".to_owned(), Value::from("mods")),
+            ("colour".to_owned(), Value::from("red")),
+        ]);
         let error = ActionSpec::parse("delete_role", &params, &no_labels).unwrap_err();
         assert_eq!(error.param, "colour");
     }

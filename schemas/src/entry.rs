@@ -74,7 +74,8 @@ impl Entry {
         if bytes.len() > limits::ENTRY_BYTES_MAX {
             return Err(DecodeError::TooLarge(bytes.len()));
         }
-        let entry: Entry = postcard::from_bytes(bytes).map_err(|error| DecodeError::Malformed(error.to_string()))?;
+        let entry: Entry = postcard::from_bytes(bytes)
+            .map_err(|error| DecodeError::Malformed(error.to_string()))?;
         if entry.encode() != bytes {
             return Err(DecodeError::NotCanonical);
         }
@@ -117,7 +118,10 @@ pub fn statement_signing_digest(statement: &Statement) -> Hash {
 }
 
 pub fn community_id(name: &str, sequencer: &PublicKey) -> CommunityId {
-    let digest = Hash::tagged(COMMUNITY_ID_DOMAIN, &[sequencer.as_bytes(), name.as_bytes()]);
+    let digest = Hash::tagged(
+        COMMUNITY_ID_DOMAIN,
+        &[sequencer.as_bytes(), name.as_bytes()],
+    );
     let mut id = [0u8; CommunityId::LEN];
     id.copy_from_slice(&digest.0[..CommunityId::LEN]);
     CommunityId(id)

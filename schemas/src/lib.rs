@@ -20,7 +20,9 @@ pub mod statement;
 pub mod value;
 pub mod verify;
 
-pub use action::{ActionId, ActionSpec, ConstitutionAction, PolicyId, PolicyKind, PolicySpec, RoleSpec};
+pub use action::{
+    ActionId, ActionSpec, ConstitutionAction, PolicyId, PolicyKind, PolicySpec, RoleSpec,
+};
 pub use bytes::{CommunityId, Hash, PublicKey, Signature};
 pub use entry::{Body, Entry};
 pub use record::Record;

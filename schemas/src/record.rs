@@ -24,11 +24,29 @@ pub enum Record {
         /// What the platform answered, for platform actions.
         response: Option<Value>,
     },
-    ActionExecutionFailed { action: ActionId, reason: String },
+    ActionExecutionFailed {
+        action: ActionId,
+        reason: String,
+    },
+    /// A policy proposed a follow-up action (its `propose(...)` call in the evaluation at
+    /// `evaluation_seq`); the new action's id is this entry's seq.
+    PolicyProposed {
+        evaluation_seq: u64,
+        by_action: ActionId,
+        policy: PolicyId,
+        action: ActionSpec,
+    },
     /// A passed action was undone by `revert` (an executed `revert_action`).
-    ActionReverted { action: ActionId, by: ActionId },
+    ActionReverted {
+        action: ActionId,
+        by: ActionId,
+    },
     /// A member whose role holds `execute` for the type bypassed policies.
-    ExecutedByPermission { action: ActionId, member: String, role: String },
+    ExecutedByPermission {
+        action: ActionId,
+        member: String,
+        role: String,
+    },
     /// A statement the engine refused, kept for the audit trail (no permission, ...).
     Refused {
         member: String,
@@ -37,13 +55,25 @@ pub enum Record {
         reason: String,
         statement: Hash,
     },
-    GovernanceRolledBack { by: Option<ActionId>, to_seq: u64 },
-    GovernanceRestarted { recovery_seq: u64, kit: String },
+    GovernanceRolledBack {
+        by: Option<ActionId>,
+        to_seq: u64,
+    },
+    GovernanceRestarted {
+        recovery_seq: u64,
+        kit: String,
+    },
     /// A signed Merkle tree head over the entry hashes up to `size`.
-    Checkpoint { size: u64, root: Hash },
+    Checkpoint {
+        size: u64,
+        root: Hash,
+    },
     /// The sequencer key changes from the next entry on; `endorsement` is the new key's
     /// signature over the old key, proving possession.
-    SequencerRotated { new: PublicKey, endorsement: Signature },
+    SequencerRotated {
+        new: PublicKey,
+        endorsement: Signature,
+    },
 }
 
 impl Record {
@@ -52,6 +82,7 @@ impl Record {
             Record::Evaluated(_) => "Evaluated",
             Record::ActionExecuted { .. } => "ActionExecuted",
             Record::ActionExecutionFailed { .. } => "ActionExecutionFailed",
+            Record::PolicyProposed { .. } => "PolicyProposed",
             Record::ActionReverted { .. } => "ActionReverted",
             Record::ExecutedByPermission { .. } => "ExecutedByPermission",
             Record::Refused { .. } => "Refused",
@@ -63,7 +94,9 @@ impl Record {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The action arrived (filter, initialize, check, notify).
@@ -76,7 +109,9 @@ pub enum Phase {
     Regovern,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Proposed,
@@ -96,6 +131,8 @@ pub struct Evaluation {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Effects {
+    /// The policy functions that ran, in order (`filter`, `initialize`, `check`, ...).
+    pub ran: Vec<String>,
     pub outcome: Option<Outcome>,
     /// `pass` called `action.execute()` (or `execute_option`).
     pub execute: bool,

@@ -31,16 +31,29 @@ pub struct Statement {
 pub enum StatementBody {
     /// Genesis: only at seq 0, signed by the founding sequencer key.
     CommunityFounded(Founding),
-    MemberJoined { member: String, key: Option<PublicKey> },
-    MemberLeft { member: String },
-    KeyBound { member: String, key: PublicKey },
+    MemberJoined {
+        member: String,
+        key: Option<PublicKey>,
+    },
+    MemberLeft {
+        member: String,
+    },
+    KeyBound {
+        member: String,
+        key: PublicKey,
+    },
     ActionProposed {
         action: ActionSpec,
         /// No policy sees the action before this time (ms, sequencer clock).
         not_before_ms: Option<u64>,
     },
-    VoteCast { action: ActionId, value: VoteValue },
-    VoteWithdrawn { action: ActionId },
+    VoteCast {
+        action: ActionId,
+        value: VoteValue,
+    },
+    VoteWithdrawn {
+        action: ActionId,
+    },
     RecoveryInvoked(Recovery),
 }
 
@@ -116,13 +129,19 @@ impl VoteValue {
             return Ok(VoteValue::Option(index));
         }
         if text.contains(',') {
-            let ranking: Result<Vec<u64>, _> = text.split(',').map(|item| item.trim().parse::<u64>()).collect();
-            return ranking
-                .map(VoteValue::Ranking)
-                .map_err(|_| format!("{text:?}: a ranking is a comma-separated list of option indices"));
+            let ranking: Result<Vec<u64>, _> = text
+                .split(',')
+                .map(|item| item.trim().parse::<u64>())
+                .collect();
+            return ranking.map(VoteValue::Ranking).map_err(|_| {
+                format!("{text:?}: a ranking is a comma-separated list of option indices")
+            });
         }
         if text.len() > crate::limits::NAME_BYTES_MAX {
-            return Err(format!("a choice is at most {} bytes", crate::limits::NAME_BYTES_MAX));
+            return Err(format!(
+                "a choice is at most {} bytes",
+                crate::limits::NAME_BYTES_MAX
+            ));
         }
         Ok(VoteValue::Choice(text.to_owned()))
     }

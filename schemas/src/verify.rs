@@ -10,11 +10,13 @@
 
 use std::collections::BTreeMap;
 
-use ed25519_dalek::{Signer, VerifyingKey};
+use ed25519_dalek::Signer;
+pub use ed25519_dalek::VerifyingKey;
 
 use crate::bytes::{Hash, PublicKey, Signature};
 use crate::entry::{
-    community_id, entry_signing_digest, hash_entry_bytes, statement_signing_digest, Body, DecodeError, Entry,
+    community_id, entry_signing_digest, hash_entry_bytes, statement_signing_digest, Body,
+    DecodeError, Entry,
 };
 use crate::limits;
 use crate::record::Record;
@@ -39,6 +41,23 @@ impl ChainTip {
     };
 }
 
+/// Why the state refuses an entry: a stable machine-readable code and a sentence.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Refusal {
+    pub code: &'static str,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(code: &'static str, reason: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
 /// The governance state as the verifier sees it: where the chain stands and whether a
 /// statement or record is admissible right after it. `projections::GovernanceState`
 /// implements this; the rules live beside the state they read.
@@ -46,8 +65,8 @@ pub trait Authority {
     fn tip(&self) -> ChainTip;
     /// `Err(reason)` if `signed` may not be appended now (unknown member, wrong key,
     /// replayed counter, vote on an unknown action, ...).
-    fn admit_statement(&self, signed: &Signed) -> Result<(), String>;
-    fn admit_record(&self, record: &Record) -> Result<(), String>;
+    fn admit_statement(&self, signed: &Signed) -> Result<(), Refusal>;
+    fn admit_record(&self, record: &Record) -> Result<(), Refusal>;
     /// For a recovery: the trustees (name and bound key) and the threshold.
     fn trustees(&self) -> (Vec<(String, Option<PublicKey>)>, u64);
 }
@@ -57,14 +76,27 @@ pub trait Authority {
 #[error("entry {seq}: {reason}")]
 pub struct BadEntry {
     pub seq: u64,
+    /// Stable code: `malformed`, `bad_signature`, `broken_chain`, `out_of_sequence`,
+    /// `wrong_community`, `wrong_sequencer`, `bad_genesis`, `time_backwards`,
+    /// `bad_version`, `stale_recovery`, `bad_cosignature`, or an admission code.
+    pub code: &'static str,
     pub reason: String,
 }
 
 impl BadEntry {
-    fn new(seq: u64, reason: impl Into<String>) -> Self {
+    fn new(seq: u64, code: &'static str, reason: impl Into<String>) -> Self {
         BadEntry {
             seq,
+            code,
             reason: reason.into(),
+        }
+    }
+
+    fn refused(seq: u64, refusal: Refusal) -> Self {
+        BadEntry {
+            seq,
+            code: refusal.code,
+            reason: refusal.reason,
         }
     }
 }
@@ -121,7 +153,8 @@ impl SignatureChecked {
 /// Decode canonical bytes. `position` is the seq the caller expects there, used to name
 /// the entry when its bytes do not even decode.
 pub fn decode(bytes: &[u8], position: u64) -> Result<Entry, BadEntry> {
-    Entry::decode(bytes).map_err(|error: DecodeError| BadEntry::new(position, error.to_string()))
+    Entry::decode(bytes)
+        .map_err(|error: DecodeError| BadEntry::new(position, "malformed", error.to_string()))
 }
 
 struct Claim {
@@ -135,15 +168,19 @@ struct Claim {
 /// Check every signature in a batch of decoded entries (with their canonical bytes). A
 /// batch that fails as a whole is checked one signature at a time to name the first bad
 /// entry: a batch verdict never decides alone that an entry is bad.
-pub fn check_signatures(batch: Vec<(Entry, Vec<u8>)>) -> Result<Vec<SignatureChecked>, BadEntry> {
+pub fn check_signatures(batch: Vec<(Entry, &[u8])>) -> Result<Vec<SignatureChecked>, BadEntry> {
     let mut claims = Vec::with_capacity(batch.len() * 2);
     let mut checked = Vec::with_capacity(batch.len());
     for (owner, (entry, bytes)) in batch.into_iter().enumerate() {
         if bytes.len() <= Signature::LEN {
-            return Err(BadEntry::new(entry.seq, "entry too short to be signed"));
+            return Err(BadEntry::new(
+                entry.seq,
+                "malformed",
+                "entry too short to be signed",
+            ));
         }
         claims.push(Claim {
-            digest: entry_signing_digest(&bytes),
+            digest: entry_signing_digest(bytes),
             key: entry.sequencer,
             sig: entry.sig,
             owner,
@@ -156,7 +193,7 @@ pub fn check_signatures(batch: Vec<(Entry, Vec<u8>)>) -> Result<Vec<SignatureChe
                 owner,
             });
         }
-        let hash = hash_entry_bytes(&bytes);
+        let hash = hash_entry_bytes(bytes);
         checked.push(SignatureChecked { entry, hash });
     }
 
@@ -166,7 +203,10 @@ pub fn check_signatures(batch: Vec<(Entry, Vec<u8>)>) -> Result<Vec<SignatureChe
             .or_insert_with(|| VerifyingKey::from_bytes(claim.key.as_bytes()).ok());
     }
     let batch_ok = claims.iter().all(|claim| keys[&claim.key].is_some()) && {
-        let messages: Vec<&[u8]> = claims.iter().map(|claim| claim.digest.as_bytes().as_slice()).collect();
+        let messages: Vec<&[u8]> = claims
+            .iter()
+            .map(|claim| claim.digest.as_bytes().as_slice())
+            .collect();
         let signatures: Vec<ed25519_dalek::Signature> = claims
             .iter()
             .map(|claim| ed25519_dalek::Signature::from_bytes(&claim.sig.0))
@@ -189,9 +229,17 @@ pub fn check_signatures(batch: Vec<(Entry, Vec<u8>)>) -> Result<Vec<SignatureChe
             });
             if !valid {
                 let first_of_entry = index == 0 || claims[index - 1].owner != claim.owner;
-                let which = if first_of_entry { "sequencer" } else { "statement" };
+                let which = if first_of_entry {
+                    "sequencer"
+                } else {
+                    "statement"
+                };
                 let seq = checked[claim.owner].entry.seq;
-                return Err(BadEntry::new(seq, format!("invalid {which} signature")));
+                return Err(BadEntry::new(
+                    seq,
+                    "bad_signature",
+                    format!("invalid {which} signature"),
+                ));
             }
         }
     }
@@ -200,8 +248,11 @@ pub fn check_signatures(batch: Vec<(Entry, Vec<u8>)>) -> Result<Vec<SignatureChe
 
 fn signature_valid(digest: &Hash, key: &PublicKey, sig: &Signature) -> bool {
     VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|key| {
-        key.verify_strict(digest.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig.0))
-            .is_ok()
+        key.verify_strict(
+            digest.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&sig.0),
+        )
+        .is_ok()
     })
 }
 
@@ -209,86 +260,128 @@ fn signature_valid(digest: &Hash, key: &PublicKey, sig: &Signature) -> bool {
 pub fn verify(bytes: &[u8], authority: &impl Authority) -> Result<VerifiedEntry, BadEntry> {
     let position = authority.tip().next_seq;
     let entry = decode(bytes, position)?;
-    let mut checked = check_signatures(vec![(entry, bytes.to_vec())])?;
+    let mut checked = check_signatures(vec![(entry, bytes)])?;
     checked.pop().expect("one in, one out").admit(authority)
 }
 
 fn admit_checked(entry: &Entry, authority: &impl Authority) -> Result<(), BadEntry> {
     let tip = authority.tip();
     let seq = entry.seq;
-    let fail = |reason: String| Err(BadEntry::new(seq, reason));
+    let fail = |code: &'static str, reason: String| Err(BadEntry::new(seq, code, reason));
     if entry.version != limits::ENTRY_VERSION {
-        return fail(format!("unknown envelope version {}", entry.version));
+        return fail(
+            "bad_version",
+            format!("unknown envelope version {}", entry.version),
+        );
     }
     if entry.seq != tip.next_seq {
-        return fail(format!("out of sequence: expected seq {}", tip.next_seq));
+        return fail(
+            "out_of_sequence",
+            format!("out of sequence: expected seq {}", tip.next_seq),
+        );
     }
     if entry.prev != tip.prev {
-        return fail(format!(
-            "broken chain: prev is {} but the previous entry hashes to {}",
-            entry.prev.short(),
-            tip.prev.short()
-        ));
+        return fail(
+            "broken_chain",
+            format!(
+                "broken chain: prev is {} but the previous entry hashes to {}",
+                entry.prev.short(),
+                tip.prev.short()
+            ),
+        );
     }
     if entry.at_ms < tip.at_ms {
-        return fail(format!("time went backwards: {} < {}", entry.at_ms, tip.at_ms));
+        return fail(
+            "time_backwards",
+            format!("time went backwards: {} < {}", entry.at_ms, tip.at_ms),
+        );
     }
     match tip.established {
         None => {
             let Body::Statement(Signed {
-                statement,
-                author,
-                ..
+                statement, author, ..
             }) = &entry.body
             else {
-                return fail("the genesis entry must be a CommunityFounded statement".into());
+                return fail(
+                    "bad_genesis",
+                    "the genesis entry must be a CommunityFounded statement".into(),
+                );
             };
             let StatementBody::CommunityFounded(founding) = &statement.body else {
-                return fail("the genesis entry must be a CommunityFounded statement".into());
+                return fail(
+                    "bad_genesis",
+                    "the genesis entry must be a CommunityFounded statement".into(),
+                );
             };
             if founding.sequencer != entry.sequencer || *author != entry.sequencer {
-                return fail("the genesis entry must be signed by the founding sequencer key".into());
+                return fail(
+                    "bad_genesis",
+                    "the genesis entry must be signed by the founding sequencer key".into(),
+                );
             }
             let expected = community_id(&founding.name, &founding.sequencer);
             if entry.community != expected || statement.community != expected {
-                return fail("community id does not match the founding name and key".into());
+                return fail(
+                    "bad_genesis",
+                    "community id does not match the founding name and key".into(),
+                );
             }
         }
         Some((community, sequencer)) => {
             if entry.community != community {
-                return fail("entry belongs to another community".into());
+                return fail(
+                    "wrong_community",
+                    "entry belongs to another community".into(),
+                );
             }
             if entry.sequencer != sequencer {
-                return fail("signed by a key that is not the community's sequencer".into());
+                return fail(
+                    "wrong_sequencer",
+                    "signed by a key that is not the community's sequencer".into(),
+                );
             }
         }
     }
     match &entry.body {
         Body::Statement(signed) => {
             if signed.statement.community != entry.community {
-                return fail("statement was signed for another community".into());
+                return fail(
+                    "wrong_community",
+                    "statement was signed for another community".into(),
+                );
             }
             if let StatementBody::RecoveryInvoked(recovery) = &signed.statement.body {
                 if recovery.head_seq + 1 != seq || recovery.head != entry.prev {
-                    return fail(format!(
-                        "recovery names head {} but the log head is {}",
-                        recovery.head_seq,
-                        seq.saturating_sub(1)
-                    ));
+                    return fail(
+                        "stale_recovery",
+                        format!(
+                            "recovery names head {} but the log head is {}",
+                            recovery.head_seq,
+                            seq.saturating_sub(1)
+                        ),
+                    );
                 }
-                check_recovery_signatures(entry, recovery, authority).map_err(|reason| BadEntry::new(seq, reason))?;
+                check_recovery_signatures(entry, recovery, authority)
+                    .map_err(|reason| BadEntry::new(seq, "bad_cosignature", reason))?;
             }
-            if tip.established.is_some() || !matches!(signed.statement.body, StatementBody::CommunityFounded(_)) {
+            if tip.established.is_some()
+                || !matches!(signed.statement.body, StatementBody::CommunityFounded(_))
+            {
                 authority
                     .admit_statement(signed)
-                    .map_err(|reason| BadEntry::new(seq, reason))?;
+                    .map_err(|refusal| BadEntry::refused(seq, refusal))?;
             }
         }
         Body::Record(record) => {
             if tip.established.is_none() {
-                return fail("the genesis entry must be a CommunityFounded statement".into());
+                return fail(
+                    "bad_genesis",
+                    "the genesis entry must be a CommunityFounded statement".into(),
+                );
             }
-            authority.admit_record(record).map_err(|reason| BadEntry::new(seq, reason))?;
+            authority
+                .admit_record(record)
+                .map_err(|refusal| BadEntry::refused(seq, refusal))?;
         }
     }
     Ok(())
@@ -322,7 +415,10 @@ fn check_recovery_signatures(
             .find(|(name, _)| *name == cosignature.trustee)
             .ok_or_else(|| format!("{} is not a recovery trustee", cosignature.trustee))?;
         if bound.1 != Some(cosignature.key) {
-            return Err(format!("co-signature of {} is not by their key", cosignature.trustee));
+            return Err(format!(
+                "co-signature of {} is not by their key",
+                cosignature.trustee
+            ));
         }
         if !signature_valid(&digest, &cosignature.key, &cosignature.sig) {
             return Err(format!("invalid co-signature of {}", cosignature.trustee));
@@ -341,27 +437,104 @@ fn check_recovery_signatures(
     Ok(())
 }
 
+/// A statement whose author signature has been checked (on its way in, before sealing).
+#[derive(Clone, Debug)]
+pub struct CheckedStatement {
+    signed: Signed,
+}
+
+impl CheckedStatement {
+    pub fn signed(&self) -> &Signed {
+        &self.signed
+    }
+}
+
+/// Check one incoming statement's signature.
+pub fn check_statement(signed: Signed) -> Result<CheckedStatement, Refusal> {
+    if signature_valid(
+        &statement_signing_digest(&signed.statement),
+        &signed.author,
+        &signed.sig,
+    ) {
+        Ok(CheckedStatement { signed })
+    } else {
+        Err(Refusal::new(
+            "bad_signature",
+            "the statement's signature does not verify",
+        ))
+    }
+}
+
+/// Check many incoming statements at once (one batch verification; a failed batch falls
+/// back to one by one, so each statement gets its own verdict).
+pub fn check_statements(batch: Vec<Signed>) -> Vec<Result<CheckedStatement, Refusal>> {
+    let digests: Vec<Hash> = batch
+        .iter()
+        .map(|signed| statement_signing_digest(&signed.statement))
+        .collect();
+    let keys: Option<Vec<VerifyingKey>> = batch
+        .iter()
+        .map(|signed| VerifyingKey::from_bytes(signed.author.as_bytes()).ok())
+        .collect();
+    let batch_ok = keys.is_some_and(|keys| {
+        let messages: Vec<&[u8]> = digests
+            .iter()
+            .map(|digest| digest.as_bytes().as_slice())
+            .collect();
+        let signatures: Vec<ed25519_dalek::Signature> = batch
+            .iter()
+            .map(|signed| ed25519_dalek::Signature::from_bytes(&signed.sig.0))
+            .collect();
+        !batch.is_empty() && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    });
+    batch
+        .into_iter()
+        .zip(digests)
+        .map(|(signed, digest)| {
+            if batch_ok || signature_valid(&digest, &signed.author, &signed.sig) {
+                Ok(CheckedStatement { signed })
+            } else {
+                Err(Refusal::new(
+                    "bad_signature",
+                    "the statement's signature does not verify",
+                ))
+            }
+        })
+        .collect()
+}
+
+/// What the sequencer can seal: a checked statement or its own record.
+#[derive(Clone, Debug)]
+pub enum Sealable {
+    Statement(CheckedStatement),
+    Record(Record),
+}
+
 /// The sequencer appends: build the next entry for `body` at `at_ms` (clamped so time never
-/// goes backwards), check it exactly as a reader would, and sign it. Statements arriving
-/// from outside are signature-checked here too.
+/// goes backwards), check it exactly as a reader would, and sign it.
 pub fn seal(
     authority: &impl Authority,
     key: &ed25519_dalek::SigningKey,
     at_ms: u64,
-    body: Body,
+    body: Sealable,
 ) -> Result<(VerifiedEntry, Vec<u8>), BadEntry> {
     let tip = authority.tip();
     let sequencer = PublicKey(key.verifying_key().to_bytes());
+    let body = match body {
+        Sealable::Statement(checked) => Body::Statement(checked.signed),
+        Sealable::Record(record) => Body::Record(record),
+    };
     let community = match (&tip.established, &body) {
         (Some((community, _)), _) => *community,
         (None, Body::Statement(signed)) => signed.statement.community,
-        (None, Body::Record(_)) => return Err(BadEntry::new(0, "the genesis entry must be a statement")),
-    };
-    if let Body::Statement(signed) = &body {
-        if !signature_valid(&statement_signing_digest(&signed.statement), &signed.author, &signed.sig) {
-            return Err(BadEntry::new(tip.next_seq, "invalid statement signature"));
+        (None, Body::Record(_)) => {
+            return Err(BadEntry::new(
+                0,
+                "bad_genesis",
+                "the genesis entry must be a statement",
+            ))
         }
-    }
+    };
     let mut entry = Entry {
         version: limits::ENTRY_VERSION,
         community,
@@ -375,7 +548,11 @@ pub fn seal(
     admit_checked(&entry, authority)?;
     let mut bytes = entry.encode();
     if bytes.len() > limits::ENTRY_BYTES_MAX {
-        return Err(BadEntry::new(entry.seq, format!("entry of {} bytes is over the limit", bytes.len())));
+        return Err(BadEntry::new(
+            entry.seq,
+            "too_large",
+            format!("entry of {} bytes is over the limit", bytes.len()),
+        ));
     }
     let sig = key.sign(entry_signing_digest(&bytes).as_bytes()).to_bytes();
     let start = bytes.len() - Signature::LEN;
@@ -385,3 +562,6 @@ pub fn seal(
     debug_assert_eq!(entry.encode(), bytes);
     Ok((VerifiedEntry { entry, hash }, bytes))
 }
+
+/// Re-exported so that crates checking endorsements need no direct ed25519 dependency.
+pub use ed25519_dalek::Signature as Ed25519Signature;

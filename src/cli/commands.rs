@@ -1,0 +1,718 @@
+//! What each `ostrom` command does.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use ostrom_projections::GovernanceState;
+use ostrom_schemas::action::{check_name, ActionSpec, ParamError};
+use ostrom_schemas::entry::{community_id, sign_statement};
+use ostrom_schemas::statement::{Founding, MemberSpec, Statement};
+use ostrom_schemas::{ActionId, CommunityId, Entry, Params, StatementBody, Value, VoteValue};
+
+use super::{describe, Cli, Command};
+use crate::clock;
+use crate::export;
+use crate::keys::{self, KeyDir};
+use crate::kits;
+use crate::ledger::{progress_bar, verify_and_apply, Ledger, LedgerError, VERIFY_CHUNK_ENTRIES};
+use crate::store::sled_store::SledStore;
+use crate::store::{LogStore, StoreError};
+
+/// A command's failure: a stable code and a message for people.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl CliError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        CliError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<LedgerError> for CliError {
+    fn from(error: LedgerError) -> Self {
+        CliError::new(error.code(), error.to_string())
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(error: StoreError) -> Self {
+        LedgerError::Store(error).into()
+    }
+}
+
+impl From<keys::KeyError> for CliError {
+    fn from(error: keys::KeyError) -> Self {
+        let code = match error {
+            keys::KeyError::Missing(..) => "unknown_member",
+            _ => "key_error",
+        };
+        CliError::new(code, error.to_string())
+    }
+}
+
+impl From<export::ExportError> for CliError {
+    fn from(error: export::ExportError) -> Self {
+        let code = match error {
+            export::ExportError::Io(_) => "io_error",
+            _ => "invalid_export",
+        };
+        CliError::new(code, error.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, CliError>;
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Kits => {
+            for (name, description) in kits::KITS {
+                println!("{name:<12} {description}");
+            }
+            Ok(())
+        }
+        Command::Verify { file: Some(file) } => verify_export(&file),
+        Command::Init {
+            name,
+            kit,
+            members,
+            trustees,
+            threshold,
+        } => init(&cli.data, &name, &kit, &members, &trustees, threshold),
+        Command::Import { file } => import(&cli.data, &file),
+        command => {
+            let store = open_store(&cli.data)?;
+            let community = resolve_community(&*store, cli.community.as_deref())?;
+            let keys = KeyDir::new(&cli.data, community);
+            let sequencer = if keys.has_sequencer() {
+                Some(keys.sequencer()?)
+            } else {
+                None
+            };
+            let show_progress = std::io::stderr().is_terminal();
+            match command {
+                Command::Replay | Command::Verify { file: None } => {
+                    replay(store, community, matches!(command, Command::Verify { .. }))
+                }
+                Command::Log { from, limit, json } => log(&*store, community, from, limit, json),
+                Command::Export { out } => {
+                    let ledger = Ledger::open(store, community, None, show_progress)?;
+                    export_log(&ledger, &out)
+                }
+                command => {
+                    let mut ledger = Ledger::open(store, community, sequencer, show_progress)?;
+                    match command {
+                        Command::Propose {
+                            member,
+                            action_type,
+                            params,
+                            not_before,
+                        } => propose(
+                            &mut ledger,
+                            &keys,
+                            &member,
+                            &action_type,
+                            &params,
+                            not_before.as_deref(),
+                        ),
+                        Command::Vote {
+                            member,
+                            action,
+                            value,
+                        } => {
+                            let value = VoteValue::parse(&value)
+                                .map_err(|message| CliError::new("invalid_vote", message))?;
+                            let body = StatementBody::VoteCast {
+                                action: ActionId(action),
+                                value,
+                            };
+                            submit(&mut ledger, &keys, &member, body).map(|seq| println!("{seq}"))
+                        }
+                        Command::Withdraw { member, action } => {
+                            let body = StatementBody::VoteWithdrawn {
+                                action: ActionId(action),
+                            };
+                            submit(&mut ledger, &keys, &member, body).map(|seq| println!("{seq}"))
+                        }
+                        Command::State { json } => show_state(ledger.state(), json),
+                        _ => unreachable!("every command is handled above"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn store_path(data: &Path) -> std::path::PathBuf {
+    data.join("store")
+}
+
+fn open_store(data: &Path) -> Result<Arc<dyn LogStore>> {
+    let path = store_path(data);
+    if !path.exists() {
+        return Err(CliError::new(
+            "no_data",
+            format!(
+                "{} holds no ostrom data; found a community with `ostrom init`",
+                data.display()
+            ),
+        ));
+    }
+    Ok(Arc::new(SledStore::open(&path)?))
+}
+
+fn create_store(data: &Path) -> Result<Arc<dyn LogStore>> {
+    std::fs::create_dir_all(data)
+        .map_err(|error| CliError::new("io_error", format!("{}: {error}", data.display())))?;
+    Ok(Arc::new(SledStore::open(&store_path(data))?))
+}
+
+fn resolve_community(store: &dyn LogStore, wanted: Option<&str>) -> Result<CommunityId> {
+    let communities = store.communities()?;
+    match wanted {
+        Some(wanted) => communities
+            .iter()
+            .find(|record| record.name == wanted || record.id.to_hex() == wanted)
+            .map(|record| record.id)
+            .ok_or_else(|| {
+                CliError::new(
+                    "unknown_community",
+                    format!("no community named {wanted:?} here"),
+                )
+            }),
+        None => match communities.as_slice() {
+            [only] => Ok(only.id),
+            [] => Err(CliError::new(
+                "unknown_community",
+                "no community here yet; found one with `ostrom init`",
+            )),
+            many => {
+                let names: Vec<&str> = many.iter().map(|record| record.name.as_str()).collect();
+                Err(CliError::new(
+                    "ambiguous_community",
+                    format!("this data directory holds several communities; pick one with --community ({})", names.join(", ")),
+                ))
+            }
+        },
+    }
+}
+
+fn init(
+    data: &Path,
+    name: &str,
+    kit_name: &str,
+    members: &[String],
+    trustees: &[String],
+    threshold: Option<u64>,
+) -> Result<()> {
+    let bad = |error: ParamError| CliError::new("bad_param", error.to_string());
+    check_name("name", name).map_err(bad)?;
+    for member in members {
+        check_name("member", member).map_err(bad)?;
+    }
+    let mut unique = members.to_vec();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != members.len() {
+        return Err(CliError::new("bad_param", "a member is listed twice"));
+    }
+    if let Some(trustee) = trustees.iter().find(|trustee| !members.contains(trustee)) {
+        return Err(CliError::new(
+            "bad_param",
+            format!("trustee {trustee} is not a founding member"),
+        ));
+    }
+    let threshold = threshold.unwrap_or(if trustees.is_empty() {
+        0
+    } else {
+        trustees.len() as u64 / 2 + 1
+    });
+    if !trustees.is_empty() && (threshold < 1 || threshold > trustees.len() as u64) {
+        return Err(CliError::new(
+            "bad_param",
+            "--threshold must be between 1 and the number of trustees",
+        ));
+    }
+    if trustees.is_empty() && threshold != 0 {
+        return Err(CliError::new("bad_param", "--threshold needs --trustee"));
+    }
+    let kit =
+        kits::kit(kit_name, &members[0]).map_err(|message| CliError::new("bad_param", message))?;
+
+    let store = create_store(data)?;
+    if store
+        .communities()?
+        .iter()
+        .any(|record| record.name == name)
+    {
+        return Err(CliError::new(
+            "community_exists",
+            format!("a community named {name:?} exists here"),
+        ));
+    }
+    let sequencer = keys::generate();
+    let sequencer_public = keys::public(&sequencer);
+    let community = community_id(name, &sequencer_public);
+    let key_dir = KeyDir::new(data, community);
+    let mut member_specs = Vec::new();
+    let mut member_keys = Vec::new();
+    for member in members {
+        let key = keys::generate();
+        member_specs.push(MemberSpec {
+            name: member.clone(),
+            key: Some(keys::public(&key)),
+        });
+        member_keys.push((member, key));
+    }
+    let founding = Founding {
+        name: name.to_owned(),
+        sequencer: sequencer_public,
+        kit: kit.name.clone(),
+        members: member_specs,
+        roles: kit.roles,
+        policies: kit.policies,
+        documents: Vec::new(),
+        trustees: trustees.to_vec(),
+        threshold,
+    };
+    let statement = Statement {
+        community,
+        counter: 1,
+        member: members[0].clone(),
+        body: StatementBody::CommunityFounded(founding),
+    };
+    let signed = sign_statement(statement, &sequencer);
+    // Keys are written before the genesis entry: a community whose keys were lost could
+    // never append again, while keys without a community are harmless.
+    key_dir.save_sequencer(&sequencer)?;
+    for (member, key) in &member_keys {
+        key_dir.save_member(member, key)?;
+    }
+    Ledger::found(store, signed, sequencer, clock::now_ms())?;
+    println!("{community}");
+    eprintln!(
+        "founded {name:?} with the {kit_name} kit and {} members; keys are in {}",
+        members.len(),
+        data.join("keys").join(community.to_hex()).display()
+    );
+    Ok(())
+}
+
+/// `key=value` arguments into parameters. Lists stay comma-separated strings (the action
+/// parser splits them); `[`/`{` values are JSON; `@FILE` values are read from a file.
+pub fn parse_params(args: &[String]) -> Result<Params> {
+    let mut params = Params::new();
+    for arg in args {
+        let Some((key, value)) = arg.split_once('=') else {
+            return Err(CliError::new(
+                "bad_param",
+                format!("{arg:?} is not key=value"),
+            ));
+        };
+        let key = key.trim();
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(CliError::new(
+                "bad_param",
+                format!("{arg:?}: the key must be a word"),
+            ));
+        }
+        let value = if let Some(path) = value.strip_prefix('@') {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                CliError::new("bad_param", format!("{key}: cannot read {path}: {error}"))
+            })?;
+            Value::Str(text)
+        } else if value.starts_with('[') || value.starts_with('{') {
+            serde_json::from_str(value).map_err(|error| {
+                CliError::new("bad_param", format!("{key}: invalid JSON: {error}"))
+            })?
+        } else {
+            Value::Str(value.to_owned())
+        };
+        if params.insert(key.to_owned(), value).is_some() {
+            return Err(CliError::new("bad_param", format!("{key} is given twice")));
+        }
+    }
+    Ok(params)
+}
+
+fn submit(ledger: &mut Ledger, keys: &KeyDir, member: &str, body: StatementBody) -> Result<u64> {
+    if !ledger.state().is_member(member) {
+        return Err(CliError::new(
+            "unknown_member",
+            format!("{member} is not a member"),
+        ));
+    }
+    let key = keys.member(member)?;
+    let signed = ledger.sign(member, &key, body);
+    let verified = ledger.submit(signed, clock::now_ms())?;
+    Ok(verified.entry().seq)
+}
+
+fn propose(
+    ledger: &mut Ledger,
+    keys: &KeyDir,
+    member: &str,
+    action_type: &str,
+    args: &[String],
+    not_before: Option<&str>,
+) -> Result<()> {
+    let params = parse_params(args)?;
+    let action = ActionSpec::parse(action_type, &params, &|_| None)
+        .map_err(|error| CliError::new("bad_param", error.to_string()))?;
+    let not_before_ms = not_before
+        .map(|text| {
+            humantime::parse_duration(text)
+                .map(|delay| clock::now_ms() + delay.as_millis() as u64)
+                .map_err(|error| {
+                    CliError::new("bad_param", format!("--not-before {text:?}: {error}"))
+                })
+        })
+        .transpose()?;
+    let seq = submit(
+        ledger,
+        keys,
+        member,
+        StatementBody::ActionProposed {
+            action,
+            not_before_ms,
+        },
+    )?;
+    println!("{seq}");
+    Ok(())
+}
+
+fn replay(store: Arc<dyn LogStore>, community: CommunityId, verify_only: bool) -> Result<()> {
+    let total = store.len(community)?;
+    let bar = if std::io::stderr().is_terminal() {
+        progress_bar(
+            total,
+            if verify_only {
+                "verifying"
+            } else {
+                "replaying"
+            },
+        )
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut state = GovernanceState::default();
+    let started = std::time::Instant::now();
+    let result = crate::ledger::replay_from_store(&*store, community, &mut state, &bar);
+    bar.finish_and_clear();
+    match result {
+        Ok(()) => {
+            let seconds = started.elapsed().as_secs_f64();
+            if verify_only {
+                println!(
+                    "ok: {} entries verified (chain, signatures, members and keys)",
+                    state.position.next_seq
+                );
+            } else {
+                println!("{} entries", state.position.next_seq);
+                println!("state hash {}", state.state_hash());
+            }
+            eprintln!(
+                "{:.0} entries/s",
+                state.position.next_seq as f64 / seconds.max(1e-9)
+            );
+            Ok(())
+        }
+        Err(LedgerError::Invalid(bad)) => Err(CliError::new(
+            bad.code,
+            format!("verification failed at entry {}: {}", bad.seq, bad.reason),
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn log(
+    store: &dyn LogStore,
+    community: CommunityId,
+    from: u64,
+    limit: Option<u64>,
+    json: bool,
+) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let limit = limit.unwrap_or(u64::MAX);
+    for (printed, item) in store.read_from(community, from)?.enumerate() {
+        if printed as u64 >= limit {
+            break;
+        }
+        let (seq, bytes) = item?;
+        // `log` shows entries as stored; `verify` is what vouches for them.
+        let entry = Entry::decode(&bytes).map_err(|error| {
+            CliError::new(
+                "store_corrupt",
+                format!("entry {seq} does not decode: {error}"),
+            )
+        })?;
+        let hash = ostrom_schemas::entry::hash_entry_bytes(&bytes);
+        let written = if json {
+            let line = serde_json::json!({ "seq": seq, "hash": hash, "entry": entry });
+            writeln!(out, "{line}")
+        } else {
+            writeln!(
+                out,
+                "{seq:>7}  {}  {}  {}",
+                describe::time(entry.at_ms),
+                hash.short(),
+                describe::entry(&entry)
+            )
+        };
+        if written.is_err() {
+            break; // a closed pipe (`ostrom log | head`) ends the listing quietly
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+fn show_state(state: &GovernanceState, json: bool) -> Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(state).expect("state always encodes")
+        );
+        return Ok(());
+    }
+    let community = state
+        .community
+        .as_ref()
+        .expect("an opened community is founded");
+    println!(
+        "community {} ({}), kit {}",
+        community.name, community.id, community.kit
+    );
+    println!(
+        "log: {} entries, head {}, state hash {}",
+        state.position.next_seq,
+        state.position.head.short(),
+        state.state_hash().short()
+    );
+    println!("\nmembers ({}):", state.member_names().len());
+    for name in state.member_names() {
+        println!("  {name:<20} roles: {}", state.roles_of(&name).join(", "));
+    }
+    println!("\nroles:");
+    for (name, role) in state.roles.iter().filter(|(_, role)| role.active) {
+        let permissions = &role.permissions;
+        println!(
+            "  {name:<20} members: {:<4} view: [{}] propose: [{}] execute: [{}]",
+            state.role_members(name).len(),
+            permissions.view.join(","),
+            permissions.propose.join(","),
+            permissions.execute.join(",")
+        );
+    }
+    println!("\npolicies:");
+    for policy in state.policies.values() {
+        let types = if policy.spec.action_types.is_empty() {
+            "base".to_owned()
+        } else {
+            policy.spec.action_types.join(",")
+        };
+        println!(
+            "  #{:<3} {:<40} {:<12} {:<10} priority {:<3} {} version {} ({} versions)",
+            policy.id.0,
+            policy.spec.name,
+            policy.spec.kind.as_str(),
+            types,
+            policy.spec.priority,
+            if policy.active {
+                "active  "
+            } else {
+                "inactive"
+            },
+            policy.version.short(),
+            policy.versions.len()
+        );
+    }
+    println!("\ndocuments:");
+    for (name, document) in &state.documents {
+        println!(
+            "  {name:<30} {} ({} versions)",
+            if document.active { "active" } else { "deleted" },
+            document.versions.len()
+        );
+    }
+    let open = state.open.len();
+    println!("\nproposals: {} in all, {open} open", state.actions.len());
+    for action in state.actions.values().rev().take(20) {
+        println!(
+            "  {:<7} {:<24} by {:<12} {:<8} {} votes",
+            action.id.0,
+            action.spec.action_type(),
+            action.initiator,
+            action.status.as_str(),
+            action.votes.len()
+        );
+    }
+    if state.actions.len() > 20 {
+        println!(
+            "  ... ({} older; `ostrom log` lists them all)",
+            state.actions.len() - 20
+        );
+    }
+    Ok(())
+}
+
+fn export_log(ledger: &Ledger, out: &Path) -> Result<()> {
+    let state = ledger.state();
+    let community = state
+        .community
+        .as_ref()
+        .expect("an opened community is founded");
+    let header = export::Header {
+        format: export::FORMAT.into(),
+        version: export::FORMAT_VERSION,
+        community: community.id,
+        name: community.name.clone(),
+        entries: state.position.next_seq,
+        head: state.position.head,
+        encoding: export::ENCODING.into(),
+    };
+    let store = ledger.store();
+    let mut failure = None;
+    let entries = store
+        .read_from(ledger.community(), 0)?
+        .take(state.position.next_seq as usize)
+        .map_while(|item| match item {
+            Ok((_, bytes)) => Some(bytes),
+            Err(error) => {
+                failure = Some(error);
+                None
+            }
+        });
+    let written = export::write(out, &header, entries)?;
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    println!(
+        "exported {written} entries of {} to {}",
+        community.name,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Read and verify a whole export, chunk by chunk; returns the state and the entries.
+fn verify_file(
+    file: &Path,
+    mut keep: impl FnMut(Vec<Vec<u8>>) -> Result<()>,
+) -> Result<(export::Header, GovernanceState)> {
+    let reader = export::Reader::open(file)?;
+    let header = reader.header.clone();
+    let bar = if std::io::stderr().is_terminal() {
+        progress_bar(header.entries, "verifying")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut state = GovernanceState::default();
+    let mut chunk = Vec::with_capacity(VERIFY_CHUNK_ENTRIES);
+    let invalid = |seq: u64, code: &'static str, reason: String| {
+        CliError::new(
+            code,
+            format!("verification failed at entry {seq}: {reason}"),
+        )
+    };
+    let mut flush = |state: &mut GovernanceState, chunk: Vec<Vec<u8>>| -> Result<()> {
+        let count = chunk.len() as u64;
+        verify_and_apply(state, &chunk, |_| {})
+            .map_err(|bad| invalid(bad.seq, bad.code, bad.reason))?;
+        bar.inc(count);
+        keep(chunk)
+    };
+    // Entries are verified up to the first unreadable one, so that a damaged length
+    // prefix is named at the entry it belongs to, not reported as a header problem.
+    let mut unreadable = None;
+    for item in reader {
+        match item {
+            Ok(bytes) => chunk.push(bytes),
+            Err(export::ExportError::Entry { seq, reason }) => {
+                unreadable = Some((seq, reason));
+                break;
+            }
+            Err(error) => return Err(error.into()),
+        }
+        if chunk.len() == VERIFY_CHUNK_ENTRIES {
+            flush(&mut state, std::mem::take(&mut chunk))?;
+        }
+    }
+    flush(&mut state, chunk)?;
+    bar.finish_and_clear();
+    if let Some((seq, reason)) = unreadable {
+        return Err(invalid(seq, "malformed", reason));
+    }
+    if state.community_id() != Some(header.community) {
+        return Err(CliError::new(
+            "invalid_export",
+            "the header names another community than the entries",
+        ));
+    }
+    if state.position.head != header.head {
+        return Err(invalid(
+            state.position.next_seq.saturating_sub(1),
+            "invalid_export",
+            "the log's head is not the head the header names (entries missing or replaced at the end)".into(),
+        ));
+    }
+    Ok((header, state))
+}
+
+fn verify_export(file: &Path) -> Result<()> {
+    let (header, state) = verify_file(file, |_| Ok(()))?;
+    println!(
+        "ok: {} entries of {} verified (chain, signatures, members and keys); head {}, state hash {}",
+        state.position.next_seq,
+        header.name,
+        state.position.head,
+        state.state_hash()
+    );
+    Ok(())
+}
+
+fn import(data: &Path, file: &Path) -> Result<()> {
+    // Verify first, then write: an import that fails leaves the store untouched.
+    let (header, state) = verify_file(file, |_| Ok(()))?;
+    let store = create_store(data)?;
+    if store
+        .communities()?
+        .iter()
+        .any(|record| record.id == header.community || record.name == header.name)
+    {
+        return Err(CliError::new(
+            "community_exists",
+            format!("{} is already in this data directory", header.name),
+        ));
+    }
+    store.create_community(header.community, &header.name)?;
+    let mut next = 0u64;
+    for chunk in export::Reader::open(file)?
+        .collect::<std::result::Result<Vec<_>, _>>()?
+        .chunks(VERIFY_CHUNK_ENTRIES)
+    {
+        next = store.append(header.community, next, chunk.to_vec())?;
+    }
+    println!(
+        "imported {} entries of {} ({}); state hash {}",
+        next,
+        header.name,
+        header.community,
+        state.state_hash()
+    );
+    if !KeyDir::new(data, header.community).has_sequencer() {
+        eprintln!(
+            "note: this data directory holds no sequencer key for {}, so this copy is read-only",
+            header.name
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! The `ostrom` command line: found a community, propose, vote, and read, replay, export,
+//! import and verify its log, on a data directory (default `./ostrom-data`, sled).
+//!
+//! Commands are thin: they parse arguments into statements and hand them to the
+//! [`Ledger`](crate::ledger::Ledger), which refuses anything invalid before it is appended.
+//! Errors print as `error[CODE]: message` with a stable code and exit non-zero.
+
+mod commands;
+mod describe;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use commands::run;
+
+/// ostrom: a signed, hash-chained governance ledger for online communities.
+#[derive(Debug, Parser)]
+#[command(name = "ostrom", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The data directory: the sled store and this node's keys.
+    #[arg(
+        long,
+        global = true,
+        env = "OSTROM_DATA",
+        default_value = "ostrom-data"
+    )]
+    pub data: PathBuf,
+
+    /// The community (name or id) to act on; defaults to the only one in the data directory.
+    #[arg(long, global = true, env = "OSTROM_COMMUNITY")]
+    pub community: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Found a community: generate its sequencer and member keys and write the genesis entry.
+    Init {
+        /// The community's name (unique in this data directory).
+        #[arg(long)]
+        name: String,
+        /// The starter kit: testing, dictator, moderators, democracy, jury or consensus.
+        #[arg(long, default_value = crate::kits::DEFAULT_KIT)]
+        kit: String,
+        /// A founding member (repeatable); the first is the founder. Each gets a key.
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// A recovery trustee (repeatable; must be a founding member).
+        #[arg(long = "trustee")]
+        trustees: Vec<String>,
+        /// How many trustees must co-sign a governance restart (default: a majority).
+        #[arg(long)]
+        threshold: Option<u64>,
+    },
+    /// Propose an action: `ostrom propose --as alice grant_role role=mods members=bob,carol`.
+    ///
+    /// Parameters are key=value; lists are comma-separated; a value starting with `[` or `{`
+    /// is JSON; `key=@FILE` reads the value from a file (e.g. `source=@policy.rhai`).
+    Propose {
+        /// The member proposing (their key in the data directory signs).
+        #[arg(long = "as")]
+        member: String,
+        /// The action type (add_policy, grant_role, slack.post_message, election, ...).
+        action_type: String,
+        /// Parameters as key=value.
+        params: Vec<String>,
+        /// Delay: no policy sees the action before this much time has passed (e.g. 2d, 90m).
+        #[arg(long)]
+        not_before: Option<String>,
+    },
+    /// Vote on a proposal: yes, no, an option number, a ranking (2,0,1) or a choice.
+    Vote {
+        #[arg(long = "as")]
+        member: String,
+        /// The action id `propose` printed.
+        action: u64,
+        value: String,
+    },
+    /// Withdraw your vote on a proposal.
+    Withdraw {
+        #[arg(long = "as")]
+        member: String,
+        action: u64,
+    },
+    /// Print the log's entries.
+    Log {
+        /// The first seq to print.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// At most this many entries.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the state from the whole log, verifying every entry; print the count and state hash.
+    Replay,
+    /// Print members, roles, policies, documents and proposals.
+    State {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the community's log to a self-describing export file.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify an export file and add its community to this data directory.
+    Import { file: PathBuf },
+    /// Verify a log (chain, every signature, every author's membership and key); names the
+    /// first bad entry and exits non-zero on failure.
+    Verify {
+        /// Verify an export file instead of the data directory's log.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// List the starter kits.
+    Kits,
+}
