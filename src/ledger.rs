@@ -258,19 +258,23 @@ impl Ledger {
     /// Append pre-checked statements and records as one durable batch (one group commit).
     /// Each item is sealed against the state left by the ones before it; refused items are
     /// skipped and reported in place.
+    ///
+    /// Items are applied as they are sealed (cloning the state per batch would cost more
+    /// than the batch); if the store then fails, the state is rebuilt from the store, so
+    /// nothing that was not made durable survives in memory.
     pub fn append_batch(
         &mut self,
         items: Vec<Sealable>,
         at_ms: u64,
     ) -> Result<Vec<Result<VerifiedEntry, Refusal>>, LedgerError> {
         let key = self.sequencer.clone().ok_or(LedgerError::ReadOnly)?;
-        let mut staged = self.state.clone();
+        let first = self.state.position.next_seq;
         let mut results = Vec::with_capacity(items.len());
         let mut bytes = Vec::with_capacity(items.len());
         for item in items {
-            match verify::seal(&staged, &key, at_ms, item) {
+            match verify::seal(&self.state, &key, at_ms, item) {
                 Ok((verified, encoded)) => {
-                    apply(&mut staged, &verified);
+                    apply(&mut self.state, &verified);
                     bytes.push(encoded);
                     results.push(Ok(verified));
                 }
@@ -278,11 +282,24 @@ impl Ledger {
             }
         }
         if !bytes.is_empty() {
-            self.store
-                .append(self.community, self.state.position.next_seq, bytes)?;
+            if let Err(error) = self.store.append(self.community, first, bytes) {
+                self.reload()?;
+                return Err(error.into());
+            }
         }
-        self.state = staged;
         Ok(results)
+    }
+
+    /// Rebuild the state from the store (after a failed write).
+    pub fn reload(&mut self) -> Result<(), LedgerError> {
+        let fresh = Ledger::open(
+            self.store.clone(),
+            self.community,
+            self.sequencer.clone(),
+            false,
+        )?;
+        self.state = fresh.state;
+        Ok(())
     }
 
     fn append(&mut self, item: Sealable, at_ms: u64) -> Result<VerifiedEntry, LedgerError> {

@@ -14,6 +14,8 @@
 //! - [`ledger`]: a community's log + state + sequencer key; open (snapshot + verified
 //!   suffix), append (seal, durable write, apply).
 //! - [`keys`]: key files (0600). [`kits`]: starter kits. [`export`]: the export format.
+//! - [`writer`]: the single writer thread of a log: concurrent submissions become group
+//!   commits.
 //! - [`clock`]: the only place the wall clock is read.
 //! - [`cli`]: the `ostrom` command line.
 //!
@@ -28,7 +30,10 @@
 pub mod cli;
 pub mod clock;
 pub mod export;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod keys;
 pub mod kits;
 pub mod ledger;
 pub mod store;
+pub mod writer;

@@ -187,7 +187,7 @@ impl<'de> Visitor<'de> for JsonVisitor {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("null, a boolean, an integer, a string, a list or a map")
+        f.write_str("null, a boolean, an integer, a string, a list or a map (fractional numbers are not allowed in the ledger)")
     }
 
     fn visit_unit<E>(self) -> Result<Value, E> {
@@ -210,12 +210,6 @@ impl<'de> Visitor<'de> for JsonVisitor {
         i64::try_from(number)
             .map(Value::Int)
             .map_err(|_| E::custom("integer out of range (64-bit signed)"))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Value, E> {
-        Err(E::custom(
-            "fractional numbers are not allowed (no floats in the ledger); use an integer or a string",
-        ))
     }
 
     fn visit_str<E>(self, text: &str) -> Result<Value, E> {

@@ -165,13 +165,13 @@ fn open_store(data: &Path) -> Result<Arc<dyn LogStore>> {
             ),
         ));
     }
-    Ok(Arc::new(SledStore::open(&path)?))
+    Ok(Arc::new(SledStore::open(path)?))
 }
 
 fn create_store(data: &Path) -> Result<Arc<dyn LogStore>> {
     std::fs::create_dir_all(data)
         .map_err(|error| CliError::new("io_error", format!("{}: {error}", data.display())))?;
-    Ok(Arc::new(SledStore::open(&store_path(data))?))
+    Ok(Arc::new(SledStore::open(store_path(data))?))
 }
 
 fn resolve_community(store: &dyn LogStore, wanted: Option<&str>) -> Result<CommunityId> {

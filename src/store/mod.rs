@@ -59,13 +59,23 @@ pub trait LogStore: Send + Sync {
     /// Append `entries` so that the first gets seq `expected_seq`, which must equal the
     /// current length of the log. All or nothing. Returns the new length once the entries
     /// are durable (never before).
-    fn append(&self, community: CommunityId, expected_seq: u64, entries: Vec<Vec<u8>>) -> Result<u64, StoreError>;
+    fn append(
+        &self,
+        community: CommunityId,
+        expected_seq: u64,
+        entries: Vec<Vec<u8>>,
+    ) -> Result<u64, StoreError>;
 
     /// The number of entries (= the seq the next entry gets).
     fn len(&self, community: CommunityId) -> Result<u64, StoreError>;
 
     /// Entries with `from <= seq < to` (clamped to the log), in order.
-    fn read_range(&self, community: CommunityId, from: u64, to: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+    fn read_range(
+        &self,
+        community: CommunityId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
 
     /// Entries from `from` onward, in order, read lazily.
     fn read_from(&self, community: CommunityId, from: u64) -> Result<EntryStream<'_>, StoreError>;

@@ -1,0 +1,109 @@
+//! Communities with generated keys, for tests, benchmarks and scenario runs.
+//!
+//! Founding a community by hand takes a sequencer key, a key per member and a signed
+//! genesis statement; this builds all three from a member list and a starter kit, and
+//! signs statements for any member. It uses exactly the path `ostrom init` uses.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ostrom_schemas::entry::{community_id, sign_statement};
+use ostrom_schemas::statement::{Founding, MemberSpec, Statement};
+use ostrom_schemas::{CommunityId, Signed, SigningKey, StatementBody};
+
+use crate::keys;
+use crate::kits;
+use crate::ledger::{Ledger, LedgerError};
+use crate::store::LogStore;
+
+/// The keys of a founded community.
+pub struct Founded {
+    pub community: CommunityId,
+    pub sequencer: SigningKey,
+    pub members: BTreeMap<String, SigningKey>,
+}
+
+impl Founded {
+    /// Sign `body` as `member` with an explicit counter (for submitting from many threads,
+    /// where each member's counter is tracked by whoever signs for them).
+    pub fn sign(&self, member: &str, counter: u64, body: StatementBody) -> Signed {
+        let key = &self.members[member];
+        sign_statement(
+            Statement {
+                community: self.community,
+                counter,
+                member: member.to_owned(),
+                body,
+            },
+            key,
+        )
+    }
+}
+
+/// Deterministic keys from a seed (tests and benchmarks want reproducible logs).
+pub fn seeded_key(seed: u64, index: u64) -> SigningKey {
+    let digest = ostrom_schemas::Hash::tagged(
+        "ostrom/test-key/v1",
+        &[&seed.to_le_bytes(), &index.to_le_bytes()],
+    );
+    SigningKey::from_bytes(&digest.0)
+}
+
+/// Found a community named `name` with `members` (the first is the founder) under `kit`.
+pub fn found(
+    store: Arc<dyn LogStore>,
+    name: &str,
+    kit: &str,
+    members: &[String],
+    seed: u64,
+    at_ms: u64,
+) -> Result<(Ledger, Founded), LedgerError> {
+    let sequencer = seeded_key(seed, u64::MAX);
+    let kit = kits::kit(kit, &members[0]).expect("a known kit");
+    let member_keys: BTreeMap<String, SigningKey> = members
+        .iter()
+        .enumerate()
+        .map(|(index, name)| (name.clone(), seeded_key(seed, index as u64)))
+        .collect();
+    let community = community_id(name, &keys::public(&sequencer));
+    let founding = Founding {
+        name: name.to_owned(),
+        sequencer: keys::public(&sequencer),
+        kit: kit.name,
+        members: members
+            .iter()
+            .map(|member| MemberSpec {
+                name: member.clone(),
+                key: Some(keys::public(&member_keys[member])),
+            })
+            .collect(),
+        roles: kit.roles,
+        policies: kit.policies,
+        documents: Vec::new(),
+        trustees: Vec::new(),
+        threshold: 0,
+    };
+    let signed = sign_statement(
+        Statement {
+            community,
+            counter: 1,
+            member: members[0].clone(),
+            body: StatementBody::CommunityFounded(founding),
+        },
+        &sequencer,
+    );
+    let ledger = Ledger::found(store, signed, sequencer.clone(), at_ms)?;
+    Ok((
+        ledger,
+        Founded {
+            community,
+            sequencer,
+            members: member_keys,
+        },
+    ))
+}
+
+/// `member-0`, `member-1`, ...
+pub fn member_names(count: usize) -> Vec<String> {
+    (0..count).map(|index| format!("member-{index}")).collect()
+}
