@@ -7,14 +7,17 @@
 //! (so a concurrent writer can never fork the log), and applies it only once the store has
 //! made it durable.
 
+use std::cell::RefCell;
 use std::sync::Arc;
+
+use crossbeam_channel::bounded;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ostrom_projections::{apply, GovernanceState};
 use ostrom_schemas::entry::sign_statement;
 use ostrom_schemas::statement::Statement;
 use ostrom_schemas::verify::{
-    self, check_signatures, BadEntry, CheckedStatement, Refusal, Sealable,
+    self, check_signatures_cached, BadEntry, CheckedStatement, KeyCache, Refusal, Sealable,
 };
 use ostrom_schemas::{
     CommunityId, Entry, Record, Signed, SigningKey, StatementBody, VerifiedEntry,
@@ -27,6 +30,10 @@ use crate::store::{LogStore, Snapshot, StoreError};
 pub const VERIFY_BATCH_ENTRIES: usize = 128;
 /// Entries read from the store and checked in parallel before they are applied in order.
 pub const VERIFY_CHUNK_ENTRIES: usize = 8 * 1024;
+/// Statement batches smaller than this are not split further across threads.
+pub const CHECK_SPLIT_ENTRIES_MIN: usize = 8;
+/// Chunks in flight between the pipeline's stages.
+pub const PIPELINE_DEPTH: usize = 2;
 /// A snapshot is written after opening when at least this many entries were replayed.
 pub const SNAPSHOT_INTERVAL_ENTRIES: u64 = 10_000;
 
@@ -73,32 +80,47 @@ pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Verify and apply entries (canonical bytes) in order: decoding and signatures in
-/// parallel batches, then chain and state rules one by one. A batch that fails is redone
-/// one entry at a time, so the error names the first bad entry in log order.
-pub fn verify_and_apply(
-    state: &mut GovernanceState,
-    raw: &[Vec<u8>],
-    mut on_applied: impl FnMut(&VerifiedEntry),
-) -> Result<(), BadEntry> {
-    let first = state.position.next_seq;
-    let check =
-        |offset: usize, chunk: &[Vec<u8>]| -> Result<Vec<verify::SignatureChecked>, BadEntry> {
-            let decoded = chunk
-                .iter()
-                .enumerate()
-                .map(|(index, bytes)| {
-                    let entry = verify::decode(bytes, first + (offset + index) as u64)?;
-                    Ok((entry, bytes.as_slice()))
-                })
-                .collect::<Result<Vec<(Entry, &[u8])>, BadEntry>>()?;
-            check_signatures(decoded)
-        };
-    let verdicts: Vec<Result<Vec<verify::SignatureChecked>, BadEntry>> = raw
+thread_local! {
+    /// Each verifying thread keeps its decompressed keys across batches.
+    static KEY_CACHE: RefCell<KeyCache> = RefCell::new(KeyCache::default());
+}
+
+/// What the parallel half of verification says about each batch of a chunk.
+type Verdicts = Vec<Result<Vec<verify::SignatureChecked>, BadEntry>>;
+
+/// Decode and check the signatures of `chunk` (whose first entry should be seq `first`),
+/// in parallel batches.
+fn check_chunk(first: u64, chunk: &[Vec<u8>]) -> Verdicts {
+    chunk
         .par_chunks(VERIFY_BATCH_ENTRIES)
         .enumerate()
-        .map(|(index, chunk)| check(index * VERIFY_BATCH_ENTRIES, chunk))
-        .collect();
+        .map(|(index, batch)| check_batch(first + (index * VERIFY_BATCH_ENTRIES) as u64, batch))
+        .collect()
+}
+
+fn check_batch(first: u64, batch: &[Vec<u8>]) -> Result<Vec<verify::SignatureChecked>, BadEntry> {
+    let decoded = batch
+        .iter()
+        .enumerate()
+        .map(|(index, bytes)| {
+            Ok((
+                verify::decode(bytes, first + index as u64)?,
+                bytes.as_slice(),
+            ))
+        })
+        .collect::<Result<Vec<(Entry, &[u8])>, BadEntry>>()?;
+    KEY_CACHE.with(|cache| check_signatures_cached(decoded, &mut cache.borrow_mut()))
+}
+
+/// The ordered half: admit and apply each checked entry. A batch that failed is redone one
+/// entry at a time, so the error names the first bad entry in log order.
+fn admit_chunk(
+    state: &mut GovernanceState,
+    first: u64,
+    chunk: &[Vec<u8>],
+    verdicts: Verdicts,
+    on_applied: &mut impl FnMut(&VerifiedEntry),
+) -> Result<(), BadEntry> {
     for (index, verdict) in verdicts.into_iter().enumerate() {
         let offset = index * VERIFY_BATCH_ENTRIES;
         match verdict {
@@ -110,9 +132,10 @@ pub fn verify_and_apply(
                 }
             }
             Err(_) => {
-                let end = (offset + VERIFY_BATCH_ENTRIES).min(raw.len());
+                let end = (offset + VERIFY_BATCH_ENTRIES).min(chunk.len());
                 for position in offset..end {
-                    let mut one = check(position, &raw[position..position + 1])?;
+                    let mut one =
+                        check_batch(first + position as u64, &chunk[position..position + 1])?;
                     let verified = one.pop().expect("one in, one out").admit(&*state)?;
                     apply(state, &verified);
                     on_applied(&verified);
@@ -122,6 +145,28 @@ pub fn verify_and_apply(
         }
     }
     Ok(())
+}
+
+/// Verify and apply entries (canonical bytes) in order: decoding and signatures in
+/// parallel batches, then chain and state rules one by one.
+pub fn verify_and_apply(
+    state: &mut GovernanceState,
+    raw: &[Vec<u8>],
+    mut on_applied: impl FnMut(&VerifiedEntry),
+) -> Result<(), BadEntry> {
+    let first = state.position.next_seq;
+    let verdicts = check_chunk(first, raw);
+    admit_chunk(state, first, raw, verdicts, &mut on_applied)
+}
+
+/// A batch sealed and applied in memory, not yet durable.
+pub struct SealedBatch {
+    /// The seq of the first sealed entry.
+    pub first: u64,
+    /// Canonical bytes of the sealed entries, in order.
+    pub bytes: Vec<Vec<u8>>,
+    /// One result per item: its entry, or why it was refused.
+    pub results: Vec<Result<VerifiedEntry, Refusal>>,
 }
 
 pub struct Ledger {
@@ -239,6 +284,7 @@ impl Ledger {
             community: self.community,
             counter: self.next_counter(&crate::keys::public(key)),
             member: member.to_owned(),
+            evidence: None,
             body,
         };
         sign_statement(statement, key)
@@ -258,15 +304,35 @@ impl Ledger {
     /// Append pre-checked statements and records as one durable batch (one group commit).
     /// Each item is sealed against the state left by the ones before it; refused items are
     /// skipped and reported in place.
-    ///
-    /// Items are applied as they are sealed (cloning the state per batch would cost more
-    /// than the batch); if the store then fails, the state is rebuilt from the store, so
-    /// nothing that was not made durable survives in memory.
     pub fn append_batch(
         &mut self,
         items: Vec<Sealable>,
         at_ms: u64,
     ) -> Result<Vec<Result<VerifiedEntry, Refusal>>, LedgerError> {
+        let sealed = self.seal_batch(items, at_ms)?;
+        if !sealed.bytes.is_empty() {
+            if let Err(error) = self
+                .store
+                .append(self.community, sealed.first, sealed.bytes)
+            {
+                self.reload()?;
+                return Err(error.into());
+            }
+        }
+        Ok(sealed.results)
+    }
+
+    /// Seal and apply a batch in memory without writing it: the caller must append
+    /// `bytes` at `first` and, if that fails, [`reload`](Self::reload) before sealing more.
+    /// This is how the writer overlaps sealing one batch with the fsync of the previous.
+    ///
+    /// Items are applied as they are sealed, because cloning the state per batch would cost
+    /// more than the batch.
+    pub fn seal_batch(
+        &mut self,
+        items: Vec<Sealable>,
+        at_ms: u64,
+    ) -> Result<SealedBatch, LedgerError> {
         let key = self.sequencer.clone().ok_or(LedgerError::ReadOnly)?;
         let first = self.state.position.next_seq;
         let mut results = Vec::with_capacity(items.len());
@@ -281,13 +347,11 @@ impl Ledger {
                 Err(bad) => results.push(Err(Refusal::new(bad.code, bad.reason))),
             }
         }
-        if !bytes.is_empty() {
-            if let Err(error) = self.store.append(self.community, first, bytes) {
-                self.reload()?;
-                return Err(error.into());
-            }
-        }
-        Ok(results)
+        Ok(SealedBatch {
+            first,
+            bytes,
+            results,
+        })
     }
 
     /// Rebuild the state from the store (after a failed write).
@@ -313,36 +377,94 @@ impl Ledger {
     }
 
     /// Check a batch of incoming statements' signatures at once.
+    /// Small batches are split across the pool's threads too: under light load latency is
+    /// what limits throughput, and idle cores can cut it.
     pub fn check_statements(statements: Vec<Signed>) -> Vec<Result<CheckedStatement, Refusal>> {
+        let per_thread = statements.len().div_ceil(rayon::current_num_threads());
+        let chunk = per_thread.clamp(CHECK_SPLIT_ENTRIES_MIN, VERIFY_BATCH_ENTRIES);
         statements
-            .par_chunks(VERIFY_BATCH_ENTRIES)
-            .flat_map_iter(|chunk| verify::check_statements(chunk.to_vec()))
+            .par_chunks(chunk)
+            .flat_map_iter(|chunk| {
+                KEY_CACHE.with(|cache| {
+                    verify::check_statements_cached(chunk.to_vec(), &mut cache.borrow_mut())
+                })
+            })
             .collect()
     }
 }
 
-/// Replay entries from the store onto `state`, from its position to the end.
+/// Replay entries from the store onto `state`, from its position to the end, as a
+/// pipeline: one thread reads chunks, the rayon pool checks signatures, and this thread
+/// admits and applies them in order, so reading, checking and applying overlap.
 pub fn replay_from_store(
     store: &dyn LogStore,
     community: CommunityId,
     state: &mut GovernanceState,
     bar: &ProgressBar,
 ) -> Result<(), LedgerError> {
-    let mut pending = Vec::with_capacity(VERIFY_CHUNK_ENTRIES);
-    let stream = store.read_from(community, state.position.next_seq)?;
-    for item in stream {
-        let (_, bytes) = item?;
-        pending.push(bytes);
-        if pending.len() == VERIFY_CHUNK_ENTRIES {
-            let chunk = std::mem::replace(&mut pending, Vec::with_capacity(VERIFY_CHUNK_ENTRIES));
-            verify_and_apply(state, &chunk, |_| {}).map_err(LedgerError::Invalid)?;
-            bar.inc(VERIFY_CHUNK_ENTRIES as u64);
+    let from = state.position.next_seq;
+    let reader_failed = std::sync::Mutex::new(None);
+    let reader_failed = &reader_failed;
+    std::thread::scope(|scope| {
+        let (chunks, read) = bounded::<Result<(u64, Vec<Vec<u8>>), StoreError>>(PIPELINE_DEPTH);
+        let (checked, verified) = bounded::<(u64, Vec<Vec<u8>>, Verdicts)>(PIPELINE_DEPTH);
+        scope.spawn(move || {
+            let stream = match store.read_from(community, from) {
+                Ok(stream) => stream,
+                Err(error) => {
+                    let _ = chunks.send(Err(error));
+                    return;
+                }
+            };
+            let mut first = from;
+            let mut pending = Vec::with_capacity(VERIFY_CHUNK_ENTRIES);
+            for item in stream {
+                match item {
+                    Ok((_, bytes)) => pending.push(bytes),
+                    Err(error) => {
+                        let _ = chunks.send(Err(error));
+                        return;
+                    }
+                }
+                if pending.len() == VERIFY_CHUNK_ENTRIES {
+                    let chunk =
+                        std::mem::replace(&mut pending, Vec::with_capacity(VERIFY_CHUNK_ENTRIES));
+                    let count = chunk.len() as u64;
+                    if chunks.send(Ok((first, chunk))).is_err() {
+                        return; // the consumer stopped at a bad entry
+                    }
+                    first += count;
+                }
+            }
+            let _ = chunks.send(Ok((first, pending)));
+        });
+        scope.spawn(move || {
+            for item in read {
+                match item {
+                    Ok((first, chunk)) => {
+                        let verdicts = check_chunk(first, &chunk);
+                        if checked.send((first, chunk, verdicts)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        *reader_failed.lock().expect("not poisoned") = Some(error);
+                        return;
+                    }
+                }
+            }
+        });
+        for (first, chunk, verdicts) in verified {
+            let count = chunk.len() as u64;
+            admit_chunk(state, first, &chunk, verdicts, &mut |_| {})
+                .map_err(LedgerError::Invalid)?;
+            bar.inc(count);
         }
-    }
-    let rest = pending.len() as u64;
-    verify_and_apply(state, &pending, |_| {}).map_err(LedgerError::Invalid)?;
-    bar.inc(rest);
-    Ok(())
+        match reader_failed.lock().expect("not poisoned").take() {
+            Some(error) => Err(LedgerError::Store(error)),
+            None => Ok(()),
+        }
+    })
 }
 
 /// A snapshot is trusted only if it decodes, belongs to the community, and its head is the

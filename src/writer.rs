@@ -1,25 +1,37 @@
-//! The single writer of a community's log: a thread that owns the [`Ledger`] and turns
-//! concurrent submissions into group commits.
+//! The single writer of a community's log: concurrent submissions become group commits.
 //!
 //! Callers submit signed statements from any thread and block until their entry is
-//! durable (or refused). The writer drains what is queued (up to `WRITER_BATCH_MAX`),
-//! checks the statements' signatures in parallel batches, seals them one after the other
-//! against the state, and writes them to the store in one append: one fsync acknowledges
-//! the whole batch. The queue is bounded, so a burst slows callers instead of growing
-//! memory without limit.
+//! durable (or refused). Three stages overlap, each a thread, joined by bounded queues:
+//!
+//! 1. **check**: drain up to `WRITER_BATCH_MAX` submissions and check their signatures in
+//!    parallel batches (stateless, so it runs ahead of the log);
+//! 2. **seal**: the only owner of the [`Ledger`]: seal each statement against the state
+//!    left by the ones before it, and apply it in memory;
+//! 3. **flush**: append the sealed batch to the store at its expected seq (one fsync for
+//!    the batch), then answer every submitter.
+//!
+//! So batch k+1 is sealed while batch k is being made durable. Nobody is answered before
+//! the store acknowledged their entry. If a write fails, every batch sealed on top of it
+//! fails too (the store refuses them at the wrong seq), and the seal stage rebuilds its
+//! state from the store before it seals again: nothing that was not durable survives.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use ostrom_schemas::verify::{Refusal, Sealable};
-use ostrom_schemas::{Hash, Signed};
+use ostrom_schemas::verify::{CheckedStatement, Refusal, Sealable};
+use ostrom_schemas::{CommunityId, Hash, Signed};
 
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::Ledger;
+use crate::store::LogStore;
 
 /// Statements sealed into one group commit at most.
 pub const WRITER_BATCH_MAX: usize = 4096;
 /// Submissions waiting for the writer at most; submitters block beyond this.
 pub const WRITER_QUEUE_MAX: usize = 2 * WRITER_BATCH_MAX;
+/// Batches in flight between two stages.
+pub const WRITER_STAGE_DEPTH: usize = 2;
 
 const _: () = assert!(WRITER_QUEUE_MAX >= WRITER_BATCH_MAX);
 
@@ -30,12 +42,12 @@ pub struct Receipt {
     pub hash: Hash,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum SubmitError {
     /// Refused before anything was appended.
     #[error("{0}")]
     Refused(Refusal),
-    /// The store failed; the batch was not acknowledged and nothing of it is applied.
+    /// The store failed; the entry was not acknowledged and is not in the log.
     #[error("the log could not be written: {0}")]
     Store(String),
     #[error("the writer has stopped")]
@@ -52,107 +64,285 @@ impl SubmitError {
     }
 }
 
+type Reply = Sender<Result<Receipt, SubmitError>>;
+
 struct Submission {
     signed: Signed,
-    reply: Sender<Result<Receipt, SubmitError>>,
+    reply: Reply,
 }
 
-/// A handle to a running writer. Cloning shares the writer; dropping every handle stops it
-/// after it has finished the batch in flight.
+struct Checked {
+    items: Vec<(Result<CheckedStatement, Refusal>, Reply)>,
+}
+
+enum Flush {
+    Batch {
+        first: u64,
+        bytes: Vec<Vec<u8>>,
+        answers: Vec<(Reply, Result<Receipt, SubmitError>)>,
+    },
+    /// Answered once every batch before it has been flushed.
+    Barrier(Sender<()>),
+}
+
+/// A handle to a running writer. Cloning shares the writer; when every handle is dropped
+/// the stages finish what is in flight and stop.
 #[derive(Clone)]
 pub struct Writer {
     queue: Sender<Submission>,
 }
 
-pub struct WriterThread {
-    handle: JoinHandle<Ledger>,
+pub struct WriterThreads {
+    seal: JoinHandle<Ledger>,
+    others: Vec<JoinHandle<()>>,
 }
 
-impl WriterThread {
-    /// Wait for the writer to finish (after every `Writer` handle is dropped) and get the
-    /// ledger back.
+impl WriterThreads {
+    /// Wait until the writer has finished (after every `Writer` handle is dropped) and get
+    /// the ledger back.
     pub fn join(self) -> Ledger {
-        self.handle
-            .join()
-            .expect("the writer thread does not panic")
+        let ledger = self.seal.join().expect("the seal stage does not panic");
+        for handle in self.others {
+            handle.join().expect("writer stages do not panic");
+        }
+        ledger
     }
 }
 
 impl Writer {
-    /// Start the writer thread; `clock` gives the sequencer time for each batch.
-    pub fn spawn(ledger: Ledger, clock: fn() -> u64) -> (Writer, WriterThread) {
-        let (queue, receiver) = bounded(WRITER_QUEUE_MAX);
-        let handle = std::thread::Builder::new()
-            .name("ostrom-writer".into())
-            .spawn(move || run(ledger, receiver, clock))
-            .expect("the writer thread starts");
-        (Writer { queue }, WriterThread { handle })
+    /// Start the writer's stages; `clock` gives the sequencer time for each batch.
+    pub fn spawn(ledger: Ledger, clock: fn() -> u64) -> (Writer, WriterThreads) {
+        let (queue, submissions) = bounded(WRITER_QUEUE_MAX);
+        let (checked_out, checked_in) = bounded(WRITER_STAGE_DEPTH);
+        let (flush_out, flush_in) = bounded(WRITER_STAGE_DEPTH);
+        let failed = Arc::new(AtomicBool::new(false));
+        let store = ledger.store().clone();
+        let community = ledger.community();
+        let spawn = |name: &str| std::thread::Builder::new().name(name.to_owned());
+        let check = spawn("ostrom-check")
+            .spawn(move || check_stage(submissions, checked_out))
+            .expect("thread starts");
+        let seal = {
+            let failed = failed.clone();
+            spawn("ostrom-seal")
+                .spawn(move || seal_stage(ledger, checked_in, flush_out, failed, clock))
+                .expect("thread starts")
+        };
+        let flush = spawn("ostrom-flush")
+            .spawn(move || flush_stage(store, community, flush_in, failed))
+            .expect("thread starts");
+        (
+            Writer { queue },
+            WriterThreads {
+                seal,
+                others: vec![check, flush],
+            },
+        )
     }
 
     /// Submit a signed statement and wait until it is durable or refused.
     pub fn submit(&self, signed: Signed) -> Result<Receipt, SubmitError> {
+        self.enqueue(signed).wait()
+    }
+
+    /// Submit without waiting: the answer arrives on the returned [`Pending`], so one
+    /// caller (an async task, a connection) can have many statements in flight.
+    pub fn enqueue(&self, signed: Signed) -> Pending {
         let (reply, answer) = bounded(1);
-        self.queue
-            .send(Submission { signed, reply })
-            .map_err(|_| SubmitError::Stopped)?;
-        answer.recv().map_err(|_| SubmitError::Stopped)?
+        let answer = match self.queue.send(Submission { signed, reply }) {
+            Ok(()) => Some(answer),
+            Err(_) => None,
+        };
+        Pending { answer }
     }
 }
 
-fn run(mut ledger: Ledger, receiver: Receiver<Submission>, clock: fn() -> u64) -> Ledger {
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
-        while batch.len() < WRITER_BATCH_MAX {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+/// The answer to an enqueued statement, once it is durable or refused.
+pub struct Pending {
+    answer: Option<Receiver<Result<Receipt, SubmitError>>>,
+}
+
+impl Pending {
+    pub fn wait(self) -> Result<Receipt, SubmitError> {
+        match self.answer {
+            Some(answer) => answer.recv().map_err(|_| SubmitError::Stopped)?,
+            None => Err(SubmitError::Stopped),
         }
-        let (statements, replies): (Vec<Signed>, Vec<_>) = batch
+    }
+}
+
+fn check_stage(submissions: Receiver<Submission>, checked: Sender<Checked>) {
+    while let Ok(first) = submissions.recv() {
+        let mut batch = vec![first];
+        batch.extend(submissions.try_iter().take(WRITER_BATCH_MAX - 1));
+        let (statements, replies): (Vec<Signed>, Vec<Reply>) = batch
             .into_iter()
             .map(|submission| (submission.signed, submission.reply))
             .unzip();
-        let checked = Ledger::check_statements(statements);
-        let mut verdicts: Vec<Option<Result<Receipt, SubmitError>>> =
-            Vec::with_capacity(replies.len());
-        let mut sealable = Vec::new();
-        for verdict in checked {
+        let verdicts = Ledger::check_statements(statements);
+        if checked
+            .send(Checked {
+                items: verdicts.into_iter().zip(replies).collect(),
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn seal_stage(
+    mut ledger: Ledger,
+    checked: Receiver<Checked>,
+    flush: Sender<Flush>,
+    failed: Arc<AtomicBool>,
+    clock: fn() -> u64,
+) -> Ledger {
+    while let Ok(first) = checked.recv() {
+        let mut items = first.items;
+        // Whatever else was checked meanwhile joins this batch (up to the batch bound).
+        while items.len() < WRITER_BATCH_MAX {
+            match checked.try_recv() {
+                Ok(more) => items.extend(more.items),
+                Err(_) => break,
+            }
+        }
+        if failed.load(Ordering::Acquire) {
+            // A write failed: wait until every batch before this one has been answered,
+            // then rebuild the state from what the store actually holds.
+            let (done, wait) = bounded(1);
+            if flush.send(Flush::Barrier(done)).is_err() || wait.recv().is_err() {
+                break;
+            }
+            if let Err(error) = ledger.reload() {
+                let reason =
+                    SubmitError::Store(format!("cannot reload after a failed write: {error}"));
+                for (_, reply) in items {
+                    let _ = reply.send(Err(reason.clone()));
+                }
+                continue;
+            }
+            failed.store(false, Ordering::Release);
+        }
+        let mut answers: Vec<(Reply, Option<Result<Receipt, SubmitError>>)> =
+            Vec::with_capacity(items.len());
+        let mut sealable = Vec::with_capacity(items.len());
+        for (verdict, reply) in items {
             match verdict {
                 Ok(statement) => {
                     sealable.push(Sealable::Statement(statement));
-                    verdicts.push(None);
+                    answers.push((reply, None));
                 }
-                Err(refusal) => verdicts.push(Some(Err(SubmitError::Refused(refusal)))),
+                Err(refusal) => answers.push((reply, Some(Err(SubmitError::Refused(refusal))))),
             }
         }
-        match ledger.append_batch(sealable, clock()) {
-            Ok(results) => {
-                let mut results = results.into_iter();
-                for verdict in verdicts.iter_mut().filter(|verdict| verdict.is_none()) {
-                    let result = results.next().expect("one result per sealed statement");
-                    *verdict = Some(match result {
+        let (first, bytes, mut results) = match ledger.seal_batch(sealable, clock()) {
+            Ok(sealed) => (sealed.first, sealed.bytes, sealed.results.into_iter()),
+            Err(error) => {
+                let reason = SubmitError::Store(error.to_string());
+                for (reply, _) in answers {
+                    let _ = reply.send(Err(reason.clone()));
+                }
+                continue;
+            }
+        };
+        let answers = answers
+            .into_iter()
+            .map(|(reply, answer)| {
+                let answer = answer.unwrap_or_else(|| {
+                    match results.next().expect("one result per sealed item") {
                         Ok(entry) => Ok(Receipt {
                             seq: entry.entry().seq,
                             hash: entry.hash(),
                         }),
                         Err(refusal) => Err(SubmitError::Refused(refusal)),
-                    });
+                    }
+                });
+                (reply, answer)
+            })
+            .collect();
+        if flush
+            .send(Flush::Batch {
+                first,
+                bytes,
+                answers,
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+    // Every batch handed over must be durable before the ledger is given back.
+    let (done, wait) = bounded(1);
+    if flush.send(Flush::Barrier(done)).is_ok() {
+        let _ = wait.recv();
+    }
+    if failed.load(Ordering::Acquire) {
+        let _ = ledger.reload();
+    }
+    ledger
+}
+
+fn flush_stage(
+    store: Arc<dyn LogStore>,
+    community: CommunityId,
+    batches: Receiver<Flush>,
+    failed: Arc<AtomicBool>,
+) {
+    while let Ok(message) = batches.recv() {
+        // Every sealed batch waiting here goes to the store in one append, under one fsync;
+        // a barrier is answered after the batches queued before it.
+        let mut first = None;
+        let mut bytes = Vec::new();
+        let mut answers = Vec::new();
+        let mut barriers = Vec::new();
+        let mut next = Some(message);
+        while let Some(message) = next.take() {
+            match message {
+                Flush::Barrier(done) => barriers.push(done),
+                Flush::Batch {
+                    first: batch_first,
+                    bytes: batch_bytes,
+                    answers: batch_answers,
+                } => {
+                    debug_assert!(
+                        first.is_none()
+                            || first.map(|at: u64| at + bytes.len() as u64) == Some(batch_first)
+                    );
+                    first.get_or_insert(batch_first);
+                    bytes.extend(batch_bytes);
+                    answers.extend(batch_answers);
+                }
+            }
+            if barriers.is_empty() && answers.len() < WRITER_BATCH_MAX {
+                next = batches.try_recv().ok();
+            }
+        }
+        let written = match first {
+            Some(first) if !bytes.is_empty() => store.append(community, first, bytes).map(|_| ()),
+            _ => Ok(()),
+        };
+        match written {
+            Ok(()) => {
+                for (reply, answer) in answers {
+                    // A submitter that gave up waiting is no reason to stop.
+                    let _ = reply.send(answer);
                 }
             }
             Err(error) => {
-                let message = error.to_string();
-                for verdict in verdicts.iter_mut().filter(|verdict| verdict.is_none()) {
-                    *verdict = Some(Err(match &error {
-                        LedgerError::Refused(refusal) => SubmitError::Refused(refusal.clone()),
-                        _ => SubmitError::Store(message.clone()),
-                    }));
+                failed.store(true, Ordering::Release);
+                let reason = SubmitError::Store(error.to_string());
+                for (reply, answer) in answers {
+                    let answer = match answer {
+                        Ok(_) => Err(reason.clone()),
+                        refused => refused,
+                    };
+                    let _ = reply.send(answer);
                 }
             }
         }
-        for (reply, verdict) in replies.into_iter().zip(verdicts) {
-            // A submitter that gave up waiting is no reason to stop.
-            let _ = reply.send(verdict.expect("every submission has a verdict"));
+        for done in barriers {
+            let _ = done.send(());
         }
     }
-    ledger
 }

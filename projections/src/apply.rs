@@ -7,7 +7,7 @@
 //! `at_ms`, and everything else is in the entry or the state.
 
 use ostrom_schemas::action::{ActionId, ActionSpec, PolicyKind};
-use ostrom_schemas::record::{Effects, Evaluation, Outcome, Record};
+use ostrom_schemas::record::{DataWrite, Effects, Evaluation, Outcome, Record, ROTATION_DOMAIN};
 use ostrom_schemas::statement::{Founding, RecoveryPlan, StatementBody};
 use ostrom_schemas::verify::{Authority, ChainTip, Ed25519Signature, Refusal, VerifyingKey};
 use ostrom_schemas::{limits, Body, PublicKey, Signed, VerifiedEntry, VoteValue};
@@ -20,8 +20,6 @@ use crate::state::{
 
 /// How far ahead `not_before` may be: ten years.
 pub const NOT_BEFORE_AHEAD_MS_MAX: u64 = 10 * 365 * 24 * 3_600_000;
-/// Domain tag of a new sequencer key's endorsement of the old one.
-pub const ROTATION_DOMAIN: &str = "ostrom/rotation/v1";
 
 /// Fold one verified entry into the state.
 pub fn apply(state: &mut GovernanceState, verified: &VerifiedEntry) {
@@ -309,11 +307,11 @@ fn execute(state: &mut GovernanceState, spec: &ActionSpec, option: Option<u64>, 
         ActionSpec::Platform(_) => {}
         ActionSpec::Election { options } => {
             let index = option.expect("admitted: an election executes one option") as usize;
-            execute(state, &options[index], None, origin);
+            execute(state, &options[index].to_spec(), None, origin);
         }
         ActionSpec::Combination { actions } => {
             for action in actions {
-                execute(state, action, None, origin);
+                execute(state, &action.to_spec(), None, origin);
             }
         }
     }
@@ -346,12 +344,7 @@ fn apply_evaluation(state: &mut GovernanceState, evaluation: &Evaluation, seq: u
             .get_mut(policy_id)
             .expect("admitted: policy exists")
             .data;
-        for (key, value) in policy_data {
-            match value {
-                Some(value) => data.insert(key.clone(), value.clone()),
-                None => data.remove(key),
-            };
-        }
+        write_data(data, policy_data);
     }
     let action = state.actions.get_mut(id).expect("admitted: action exists");
     if action.governing != *policy {
@@ -365,12 +358,7 @@ fn apply_evaluation(state: &mut GovernanceState, evaluation: &Evaluation, seq: u
     if ran.iter().any(|function| function == "notify") {
         action.notified_once = true;
     }
-    for (key, value) in action_data {
-        match value {
-            Some(value) => action.data.insert(key.clone(), value.clone()),
-            None => action.data.remove(key),
-        };
-    }
+    write_data(&mut action.data, action_data);
     for notification in notifications {
         action.notified.extend(notification.members.iter().cloned());
         action.notifications.push(notification.clone());
@@ -408,6 +396,18 @@ fn apply_evaluation(state: &mut GovernanceState, evaluation: &Evaluation, seq: u
     }
 }
 
+fn write_data(
+    data: &mut std::collections::BTreeMap<String, ostrom_schemas::Value>,
+    writes: &[DataWrite],
+) {
+    for write in writes {
+        match write {
+            DataWrite::Set { key, value } => data.insert(key.clone(), value.clone()),
+            DataWrite::Remove { key } => data.remove(key),
+        };
+    }
+}
+
 impl GovernanceState {
     /// Whether `spec` (with an election's chosen `option`) can be executed now.
     pub fn check_execution(&self, spec: &ActionSpec, option: Option<u64>) -> Result<(), String> {
@@ -419,22 +419,23 @@ impl GovernanceState {
                 let chosen = options
                     .get(index as usize)
                     .ok_or_else(|| format!("the election has no option {index}"))?;
-                self.check_execution(chosen, None)
+                self.check_execution(&chosen.to_spec(), None)
             }
             ActionSpec::Combination { actions } => {
                 // All or none: each must apply after the ones before it, so check on a copy.
                 if actions
                     .iter()
-                    .all(|action| !matches!(action, ActionSpec::Constitution(_)))
+                    .all(|action| action.kind() != PolicyKind::Constitution)
                 {
                     return Ok(());
                 }
                 let mut scratch = self.clone();
                 for action in actions {
-                    scratch.check_execution(action, None)?;
+                    let action = action.to_spec();
+                    scratch.check_execution(&action, None)?;
                     execute(
                         &mut scratch,
-                        action,
+                        &action,
                         None,
                         Origin {
                             seq: self.position.next_seq,

@@ -365,17 +365,11 @@ pub fn action_types_within(action: &ActionSpec) -> Vec<String> {
     let mut types = vec![action.action_type().to_owned()];
     match action {
         ActionSpec::Election { options: inner } | ActionSpec::Combination { actions: inner } => {
-            for member in inner {
-                types.extend(action_types_within(member));
-            }
+            types.extend(inner.iter().map(|member| member.action_type().to_owned()));
         }
         _ => {}
     }
     types
 }
 
-/// The content hash of a policy: what a proposal is pinned to.
-pub fn policy_version_hash(spec: &PolicySpec) -> Hash {
-    let bytes = postcard::to_stdvec(spec).expect("policy specs always encode");
-    Hash::tagged("ostrom/policy/v1", &[&bytes])
-}
+pub use ostrom_schemas::action::policy_version_hash;

@@ -118,12 +118,61 @@ pub enum ActionSpec {
     Platform(PlatformAction),
     /// Pick one of several actions by vote.
     Election {
-        options: Vec<ActionSpec>,
+        options: Vec<PlainAction>,
     },
     /// All of these actions, or none.
     Combination {
-        actions: Vec<ActionSpec>,
+        actions: Vec<PlainAction>,
     },
+}
+
+/// An action that is not a bundle: what elections and combinations are made of. Bundles
+/// do not nest, which keeps every decoded action's depth bounded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlainAction {
+    Constitution(ConstitutionAction),
+    Platform(PlatformAction),
+}
+
+impl PlainAction {
+    pub fn action_type(&self) -> &str {
+        match self {
+            PlainAction::Constitution(action) => action.action_type(),
+            PlainAction::Platform(action) => &action.action_type,
+        }
+    }
+
+    pub fn kind(&self) -> PolicyKind {
+        match self {
+            PlainAction::Constitution(_) => PolicyKind::Constitution,
+            PlainAction::Platform(_) => PolicyKind::Platform,
+        }
+    }
+
+    pub fn params(&self) -> Params {
+        match self {
+            PlainAction::Constitution(action) => action.params(),
+            PlainAction::Platform(action) => action.params.clone(),
+        }
+    }
+
+    /// The same action as an `ActionSpec`.
+    pub fn to_spec(&self) -> ActionSpec {
+        match self {
+            PlainAction::Constitution(action) => ActionSpec::Constitution(action.clone()),
+            PlainAction::Platform(action) => ActionSpec::Platform(action.clone()),
+        }
+    }
+}
+
+/// Domain tag of a policy's content hash (its "version").
+pub const POLICY_VERSION_DOMAIN: &str = "ostrom/policy/v1";
+
+/// The content hash of a policy: what a proposal is pinned to.
+pub fn policy_version_hash(spec: &PolicySpec) -> crate::Hash {
+    let bytes = postcard::to_stdvec(spec).expect("policy specs always encode");
+    crate::Hash::tagged(POLICY_VERSION_DOMAIN, &[&bytes])
 }
 
 /// A namespaced action an integration executes, e.g. `slack.rename_conversation`.
@@ -316,26 +365,14 @@ impl ActionSpec {
         params: &Params,
         resolve: ActionResolver<'_>,
     ) -> Result<ActionSpec, ParamError> {
-        Self::parse_at(action_type, params, resolve, 0)
-    }
-
-    fn parse_at(
-        action_type: &str,
-        params: &Params,
-        resolve: ActionResolver<'_>,
-        depth: usize,
-    ) -> Result<ActionSpec, ParamError> {
-        if depth > limits::BUNDLE_DEPTH_MAX {
-            return Err(ParamError::new("options", "bundles nest too deeply"));
-        }
         check_action_type(action_type)?;
         match action_type {
             "election" => {
-                let options = parse_bundle(params, "options", resolve, depth)?;
+                let options = parse_bundle(params, "options", resolve)?;
                 Ok(ActionSpec::Election { options })
             }
             "combination" => {
-                let actions = parse_bundle(params, "actions", resolve, depth)?;
+                let actions = parse_bundle(params, "actions", resolve)?;
                 Ok(ActionSpec::Combination { actions })
             }
             _ if action_type.contains('.') => Ok(ActionSpec::Platform(PlatformAction {
@@ -362,7 +399,7 @@ impl ActionSpec {
     }
 }
 
-fn bundle_value(members: &[ActionSpec]) -> Value {
+fn bundle_value(members: &[PlainAction]) -> Value {
     Value::List(
         members
             .iter()
@@ -380,8 +417,7 @@ fn parse_bundle(
     params: &Params,
     key: &str,
     resolve: ActionResolver<'_>,
-    depth: usize,
-) -> Result<Vec<ActionSpec>, ParamError> {
+) -> Result<Vec<PlainAction>, ParamError> {
     let items = params
         .get(key)
         .and_then(Value::as_list)
@@ -408,7 +444,11 @@ fn parse_bundle(
                 Some(Value::Map(inner)) => inner,
                 Some(_) => return Err(ParamError::new(key, "`params` must be a map")),
             };
-            ActionSpec::parse_at(action_type, inner, resolve, depth + 1)
+            match ActionSpec::parse(action_type, inner, resolve)? {
+                ActionSpec::Constitution(action) => Ok(PlainAction::Constitution(action)),
+                ActionSpec::Platform(action) => Ok(PlainAction::Platform(action)),
+                _ => Err(ParamError::new(key, "bundles cannot contain bundles")),
+            }
         })
         .collect()
 }

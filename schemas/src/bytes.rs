@@ -140,7 +140,7 @@ byte_array!(
 );
 
 impl Hash {
-    /// blake3 of `domain || bytes`: every hash in ostrom is domain-separated so that a
+    /// blake3 of `domain || 0x00 || parts...`: every hash in ostrom is domain-separated so that a
     /// digest of one kind can never be presented as a digest of another.
     pub fn tagged(domain: &str, parts: &[&[u8]]) -> Hash {
         let mut hasher = blake3::Hasher::new();

@@ -16,9 +16,8 @@ pub const POLICY_SOURCE_BYTES_MAX: usize = 64 * 1024;
 pub const LIST_ITEMS_MAX: usize = 10_000;
 /// Actions inside one election or combination.
 pub const BUNDLE_ACTIONS_MAX: usize = 64;
-/// Nesting of bundles inside bundles.
-pub const BUNDLE_DEPTH_MAX: usize = 2;
-/// Nesting of lists and maps inside a parameter value.
+/// Nesting of lists and maps inside a value, enforced while decoding (so crafted bytes
+/// cannot exhaust the stack) and while parsing JSON.
 pub const VALUE_DEPTH_MAX: usize = 16;
 /// Canonical bytes of one entry: reading refuses anything larger as corrupt.
 pub const ENTRY_BYTES_MAX: usize = 1024 * 1024;

@@ -12,6 +12,9 @@ use crate::action::{ActionId, ActionSpec, PolicyId};
 use crate::bytes::{Hash, PublicKey, Signature};
 use crate::value::Value;
 
+/// Domain tag of a new sequencer key's endorsement of the old one.
+pub const ROTATION_DOMAIN: &str = "ostrom/rotation/v1";
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Record {
@@ -21,8 +24,8 @@ pub enum Record {
         action: ActionId,
         /// For an election: the option executed.
         option: Option<u64>,
-        /// What the platform answered, for platform actions.
-        response: Option<Value>,
+        /// What the platform answered, for platform actions (null if nothing).
+        response: Value,
     },
     ActionExecutionFailed {
         action: ActionId,
@@ -69,7 +72,7 @@ pub enum Record {
         root: Hash,
     },
     /// The sequencer key changes from the next entry on; `endorsement` is the new key's
-    /// signature over the old key, proving possession.
+    /// signature over `Hash::tagged(ROTATION_DOMAIN, [old key])`, proving possession.
     SequencerRotated {
         new: PublicKey,
         endorsement: Signature,
@@ -138,10 +141,10 @@ pub struct Effects {
     pub execute: bool,
     pub execute_option: Option<u64>,
     pub reason: Option<String>,
-    /// Writes to the action's data store, in order; `None` removes the key.
-    pub action_data: Vec<(String, Option<Value>)>,
+    /// Writes to the action's data store, in order.
+    pub action_data: Vec<DataWrite>,
     /// Writes to the governing policy's data store, in order.
-    pub policy_data: Vec<(String, Option<Value>)>,
+    pub policy_data: Vec<DataWrite>,
     pub notifications: Vec<Notification>,
     pub follow_ups: Vec<ActionSpec>,
     pub http: Vec<HttpExchange>,
@@ -149,6 +152,14 @@ pub struct Effects {
     pub error: Option<PolicyFault>,
     /// When the policy wants to look again (ms), if it said.
     pub next_check_at_ms: Option<u64>,
+}
+
+/// One write to a data store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DataWrite {
+    Set { key: String, value: Value },
+    Remove { key: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -161,7 +172,8 @@ pub struct Notification {
 pub struct HttpExchange {
     pub method: String,
     pub url: String,
-    pub request_body: Option<Value>,
+    /// Null for a GET.
+    pub request_body: Value,
     pub status: u16,
     pub response: Value,
 }

@@ -19,11 +19,23 @@ pub const RECOVERY_SIGNATURE_DOMAIN: &str = "ostrom/recovery/v1";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Statement {
     pub community: CommunityId,
-    /// Strictly greater than every earlier counter of the same author key.
+    /// Strictly greater than every earlier counter of the same author key (so the first
+    /// is at least 1).
     pub counter: u64,
     /// The member this statement speaks for.
     pub member: String,
+    /// What a platform integration saw, when the statement relays a platform event.
+    pub evidence: Option<Evidence>,
     pub body: StatementBody,
+}
+
+/// The platform event behind a relayed statement: which platform, its delivery id, and the
+/// blake3 of the raw webhook body the integration verified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Evidence {
+    pub platform: String,
+    pub delivery: String,
+    pub body_hash: Hash,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -164,8 +164,40 @@ impl Serialize for Value {
     }
 }
 
+thread_local! {
+    /// How deep the value being decoded on this thread is nested. Decoding is recursive,
+    /// so without this bound a few kilobytes of crafted bytes could overflow the stack.
+    static DECODE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter<E: serde::de::Error>() -> Result<DepthGuard, E> {
+        let depth = DECODE_DEPTH.with(|depth| {
+            depth.set(depth.get() + 1);
+            depth.get()
+        });
+        let guard = DepthGuard;
+        if depth > crate::limits::VALUE_DEPTH_MAX + 1 {
+            return Err(E::custom(format!(
+                "values nest more than {} levels deep",
+                crate::limits::VALUE_DEPTH_MAX
+            )));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        DECODE_DEPTH.with(|depth| depth.set(depth.get() - 1));
+    }
+}
+
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let _guard = DepthGuard::enter::<D::Error>()?;
         if deserializer.is_human_readable() {
             deserializer.deserialize_any(JsonVisitor)
         } else {
@@ -244,7 +276,8 @@ impl JsonSchema for Value {
         "Value".into()
     }
 
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let item = generator.subschema_for::<Value>();
         schemars::json_schema!({
             "description": "Plain data: null, boolean, 64-bit integer, string, list or map (no fractional numbers).",
             "anyOf": [
@@ -252,8 +285,8 @@ impl JsonSchema for Value {
                 { "type": "boolean" },
                 { "type": "integer" },
                 { "type": "string" },
-                { "type": "array", "items": { "$ref": "#/$defs/Value" } },
-                { "type": "object", "additionalProperties": { "$ref": "#/$defs/Value" } }
+                { "type": "array", "items": item },
+                { "type": "object", "additionalProperties": item }
             ]
         })
     }

@@ -286,6 +286,7 @@ fn init(
         community,
         counter: 1,
         member: members[0].clone(),
+        evidence: None,
         body: StatementBody::CommunityFounded(founding),
     };
     let signed = sign_statement(statement, &sequencer);
