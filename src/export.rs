@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
+use ostrom_projections::GovernanceState;
 use ostrom_schemas::{limits, CommunityId, Hash};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_BYTES_MAX: usize = 64 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Header {
     pub format: String,
     pub version: u32,
@@ -109,6 +111,15 @@ impl Reader {
             .map_err(|_| ExportError::Header("truncated".into()))?;
         let header: Header = serde_json::from_slice(&json)
             .map_err(|error| ExportError::Header(format!("not valid: {error}")))?;
+        // The header is written in one exact form; any other bytes mean it was edited.
+        if serde_json::to_vec(&header).expect("headers always encode") != json {
+            return Err(ExportError::Header(
+                "not in its canonical form (edited?)".into(),
+            ));
+        }
+        if header.encoding != ENCODING {
+            return Err(ExportError::Header("unknown entry encoding".into()));
+        }
         if header.format != FORMAT || header.version != FORMAT_VERSION {
             return Err(ExportError::Header(format!(
                 "format {} version {} (this build reads {FORMAT} version {FORMAT_VERSION})",
@@ -179,4 +190,94 @@ fn read_exact_or_eof(input: &mut impl Read, buffer: &mut [u8]) -> std::io::Resul
         }
     }
     Ok(true)
+}
+
+/// Why an export does not verify: the first bad entry's position when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub seq: Option<u64>,
+    pub code: &'static str,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.seq {
+            Some(seq) => write!(f, "entry {seq} [{}]: {}", self.code, self.reason),
+            None => write!(f, "[{}]: {}", self.code, self.reason),
+        }
+    }
+}
+
+/// Verify a whole export: every entry (chain, signatures, members, keys, state rules), and
+/// that the header's community, count and head agree with the entries. Entries are
+/// verified up to the first unreadable one, so a damaged length prefix is named at the
+/// entry it belongs to.
+pub fn verify_file(path: &Path, show_progress: bool) -> Result<(Header, GovernanceState), Invalid> {
+    let invalid =
+        |seq: Option<u64>, code: &'static str, reason: String| Invalid { seq, code, reason };
+    let reader = Reader::open(path).map_err(|error| match error {
+        ExportError::Io(error) => invalid(None, "io_error", format!("{}: {error}", path.display())),
+        other => invalid(None, "invalid_export", other.to_string()),
+    })?;
+    let header = reader.header.clone();
+    let bar = if show_progress {
+        crate::ledger::progress_bar(header.entries, "verifying")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut state = GovernanceState::default();
+    let mut chunk = Vec::with_capacity(crate::ledger::VERIFY_CHUNK_ENTRIES);
+    let flush = |state: &mut GovernanceState, chunk: &[Vec<u8>]| -> Result<(), Invalid> {
+        crate::ledger::verify_and_apply(state, chunk, |_| {})
+            .map_err(|bad| invalid(Some(bad.seq), bad.code, bad.reason))?;
+        bar.inc(chunk.len() as u64);
+        Ok(())
+    };
+    let mut unreadable = None;
+    for item in reader {
+        match item {
+            Ok(bytes) => chunk.push(bytes),
+            Err(ExportError::Entry { seq, reason }) => {
+                unreadable = Some((seq, reason));
+                break;
+            }
+            Err(error) => return Err(invalid(None, "io_error", error.to_string())),
+        }
+        if chunk.len() == crate::ledger::VERIFY_CHUNK_ENTRIES {
+            flush(&mut state, &chunk)?;
+            chunk.clear();
+        }
+    }
+    flush(&mut state, &chunk)?;
+    bar.finish_and_clear();
+    if let Some((seq, reason)) = unreadable {
+        return Err(invalid(Some(seq), "malformed", reason));
+    }
+    let founded_name = state
+        .community
+        .as_ref()
+        .map(|community| community.name.as_str());
+    if state.community_id() != Some(header.community) || founded_name != Some(header.name.as_str())
+    {
+        return Err(invalid(
+            None,
+            "invalid_export",
+            "the header names another community than its entries".into(),
+        ));
+    }
+    if state.position.head != header.head {
+        // Every entry verified and the count matched, so either the header's head was
+        // edited or the whole tail was re-signed by the sequencer key; no entry is bad.
+        return Err(invalid(
+            None,
+            "invalid_export",
+            format!(
+                "the header names head {} but the entries end at {}",
+                header.head.short(),
+                state.position.head.short()
+            ),
+        ));
+    }
+    Ok((header, state))
 }

@@ -109,7 +109,7 @@ fn check_batch(first: u64, batch: &[Vec<u8>]) -> Result<Vec<verify::SignatureChe
             ))
         })
         .collect::<Result<Vec<(Entry, &[u8])>, BadEntry>>()?;
-    KEY_CACHE.with(|cache| check_signatures_cached(decoded, &mut cache.borrow_mut()))
+    KEY_CACHE.with(|cache| check_signatures_cached(first, decoded, &mut cache.borrow_mut()))
 }
 
 /// The ordered half: admit and apply each checked entry. A batch that failed is redone one

@@ -291,3 +291,43 @@ impl JsonSchema for Value {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Regression: crafted bytes nesting lists 10,000 deep used to overflow the stack while
+    // decoding, before any signature was checked.
+    #[test]
+    fn deeply_nested_bytes_are_refused_not_a_stack_overflow() {
+        let mut bytes = Vec::new();
+        for _ in 0..10_000 {
+            bytes.extend([4u8, 1]); // Value::List with one item
+        }
+        bytes.push(0); // Value::Null
+        let error = postcard::from_bytes::<Value>(&bytes).expect_err("too deep");
+        assert!(!error.to_string().is_empty());
+        // A value at the limit still decodes.
+        let mut value = Value::Null;
+        for _ in 0..crate::limits::VALUE_DEPTH_MAX {
+            value = Value::List(vec![value]);
+        }
+        let encoded = postcard::to_stdvec(&value).expect("encodes");
+        assert_eq!(
+            postcard::from_bytes::<Value>(&encoded).expect("decodes"),
+            value
+        );
+    }
+
+    #[test]
+    fn json_refuses_fractional_numbers_and_duplicate_keys() {
+        assert!(serde_json::from_str::<Value>("1.5").is_err());
+        assert!(serde_json::from_str::<Value>(r#"{"a": 1, "a": 2}"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<Value>(r#"{"a": [1, "x"]}"#)
+                .expect("plain data")
+                .to_string(),
+            "{a: [1, x]}"
+        );
+    }
+}

@@ -184,15 +184,21 @@ impl KeyCache {
     }
 }
 
-/// Check every signature in a batch of decoded entries (with their canonical bytes). A
-/// batch that fails as a whole is checked one signature at a time to name the first bad
-/// entry: a batch verdict never decides alone that an entry is bad.
-pub fn check_signatures(batch: Vec<(Entry, &[u8])>) -> Result<Vec<SignatureChecked>, BadEntry> {
-    check_signatures_cached(batch, &mut KeyCache::default())
+/// Check every signature in a batch of decoded entries (with their canonical bytes) that
+/// sit at positions `first`, `first + 1`, ... of their log. A batch that fails as a whole is
+/// checked one signature at a time to name the first bad entry: a batch verdict never
+/// decides alone that an entry is bad. Errors name the position, not the seq the entry
+/// claims, which may itself be what was tampered with.
+pub fn check_signatures(
+    first: u64,
+    batch: Vec<(Entry, &[u8])>,
+) -> Result<Vec<SignatureChecked>, BadEntry> {
+    check_signatures_cached(first, batch, &mut KeyCache::default())
 }
 
 /// `check_signatures` with a key cache that outlives the batch.
 pub fn check_signatures_cached(
+    first: u64,
     batch: Vec<(Entry, &[u8])>,
     cache: &mut KeyCache,
 ) -> Result<Vec<SignatureChecked>, BadEntry> {
@@ -201,7 +207,7 @@ pub fn check_signatures_cached(
     for (owner, (entry, bytes)) in batch.into_iter().enumerate() {
         if bytes.len() <= Signature::LEN {
             return Err(BadEntry::new(
-                entry.seq,
+                first + owner as u64,
                 "malformed",
                 "entry too short to be signed",
             ));
@@ -261,7 +267,7 @@ pub fn check_signatures_cached(
                 } else {
                     "statement"
                 };
-                let seq = checked[claim.owner].entry.seq;
+                let seq = first + claim.owner as u64;
                 return Err(BadEntry::new(
                     seq,
                     "bad_signature",
@@ -297,13 +303,14 @@ fn signature_valid(digest: &Hash, key: &PublicKey, sig: &Signature) -> bool {
 pub fn verify(bytes: &[u8], authority: &impl Authority) -> Result<VerifiedEntry, BadEntry> {
     let position = authority.tip().next_seq;
     let entry = decode(bytes, position)?;
-    let mut checked = check_signatures(vec![(entry, bytes)])?;
+    let mut checked = check_signatures(position, vec![(entry, bytes)])?;
     checked.pop().expect("one in, one out").admit(authority)
 }
 
 fn admit_checked(entry: &Entry, authority: &impl Authority) -> Result<(), BadEntry> {
     let tip = authority.tip();
-    let seq = entry.seq;
+    // Errors name the position the entry occupies; its own `seq` field may be the lie.
+    let seq = tip.next_seq;
     let fail = |code: &'static str, reason: String| Err(BadEntry::new(seq, code, reason));
     if entry.version != limits::ENTRY_VERSION {
         return fail(
@@ -314,7 +321,7 @@ fn admit_checked(entry: &Entry, authority: &impl Authority) -> Result<(), BadEnt
     if entry.seq != tip.next_seq {
         return fail(
             "out_of_sequence",
-            format!("out of sequence: expected seq {}", tip.next_seq),
+            format!("out of sequence: found seq {} where seq {} belongs (an entry is missing, duplicated or moved)", entry.seq, tip.next_seq),
         );
     }
     if entry.prev != tip.prev {

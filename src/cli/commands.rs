@@ -15,7 +15,7 @@ use crate::clock;
 use crate::export;
 use crate::keys::{self, KeyDir};
 use crate::kits;
-use crate::ledger::{progress_bar, verify_and_apply, Ledger, LedgerError, VERIFY_CHUNK_ENTRIES};
+use crate::ledger::{progress_bar, Ledger, LedgerError, VERIFY_CHUNK_ENTRIES};
 use crate::store::sled_store::SledStore;
 use crate::store::{LogStore, StoreError};
 
@@ -604,72 +604,19 @@ fn export_log(ledger: &Ledger, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Read and verify a whole export, chunk by chunk; returns the state and the entries.
-fn verify_file(
-    file: &Path,
-    mut keep: impl FnMut(Vec<Vec<u8>>) -> Result<()>,
-) -> Result<(export::Header, GovernanceState)> {
-    let reader = export::Reader::open(file)?;
-    let header = reader.header.clone();
-    let bar = if std::io::stderr().is_terminal() {
-        progress_bar(header.entries, "verifying")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut state = GovernanceState::default();
-    let mut chunk = Vec::with_capacity(VERIFY_CHUNK_ENTRIES);
-    let invalid = |seq: u64, code: &'static str, reason: String| {
-        CliError::new(
-            code,
-            format!("verification failed at entry {seq}: {reason}"),
-        )
-    };
-    let mut flush = |state: &mut GovernanceState, chunk: Vec<Vec<u8>>| -> Result<()> {
-        let count = chunk.len() as u64;
-        verify_and_apply(state, &chunk, |_| {})
-            .map_err(|bad| invalid(bad.seq, bad.code, bad.reason))?;
-        bar.inc(count);
-        keep(chunk)
-    };
-    // Entries are verified up to the first unreadable one, so that a damaged length
-    // prefix is named at the entry it belongs to, not reported as a header problem.
-    let mut unreadable = None;
-    for item in reader {
-        match item {
-            Ok(bytes) => chunk.push(bytes),
-            Err(export::ExportError::Entry { seq, reason }) => {
-                unreadable = Some((seq, reason));
-                break;
-            }
-            Err(error) => return Err(error.into()),
-        }
-        if chunk.len() == VERIFY_CHUNK_ENTRIES {
-            flush(&mut state, std::mem::take(&mut chunk))?;
-        }
-    }
-    flush(&mut state, chunk)?;
-    bar.finish_and_clear();
-    if let Some((seq, reason)) = unreadable {
-        return Err(invalid(seq, "malformed", reason));
-    }
-    if state.community_id() != Some(header.community) {
-        return Err(CliError::new(
-            "invalid_export",
-            "the header names another community than the entries",
-        ));
-    }
-    if state.position.head != header.head {
-        return Err(invalid(
-            state.position.next_seq.saturating_sub(1),
-            "invalid_export",
-            "the log's head is not the head the header names (entries missing or replaced at the end)".into(),
-        ));
-    }
-    Ok((header, state))
+fn verify_file(file: &Path) -> Result<(export::Header, GovernanceState)> {
+    let show = std::io::stderr().is_terminal();
+    export::verify_file(file, show).map_err(|invalid| match invalid.seq {
+        Some(seq) => CliError::new(
+            invalid.code,
+            format!("verification failed at entry {seq}: {}", invalid.reason),
+        ),
+        None => CliError::new(invalid.code, invalid.reason),
+    })
 }
 
 fn verify_export(file: &Path) -> Result<()> {
-    let (header, state) = verify_file(file, |_| Ok(()))?;
+    let (header, state) = verify_file(file)?;
     println!(
         "ok: {} entries of {} verified (chain, signatures, members and keys); head {}, state hash {}",
         state.position.next_seq,
@@ -682,7 +629,7 @@ fn verify_export(file: &Path) -> Result<()> {
 
 fn import(data: &Path, file: &Path) -> Result<()> {
     // Verify first, then write: an import that fails leaves the store untouched.
-    let (header, state) = verify_file(file, |_| Ok(()))?;
+    let (header, state) = verify_file(file)?;
     let store = create_store(data)?;
     if store
         .communities()?
