@@ -1,7 +1,7 @@
 //! Export files: a community's log as one self-describing file, to move it between stores
 //! and machines and to hand it to an auditor.
 //!
-//! Layout (documented for other implementations in `schemas/EXPORT.md`):
+//! Layout (documented for other implementations in `schemas/README.md`, "Export files"):
 //!
 //! ```text
 //! "OSTROM-EXPORT\n"                      14 bytes of magic

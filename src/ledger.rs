@@ -250,6 +250,11 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// Whether this ledger holds the sequencer key (an imported copy does not).
+    pub fn can_append(&self) -> bool {
+        self.sequencer.is_some()
+    }
+
     pub fn state(&self) -> &GovernanceState {
         &self.state
     }

@@ -852,8 +852,8 @@ fn the_vectors_form_one_verified_chain() {
         .iter()
         .map(|(entry, bytes)| (entry.clone(), bytes.as_slice()))
         .collect();
-    let checked =
-        verify::check_signatures(0, batch).expect("the whole chain's signatures check in one batch");
+    let checked = verify::check_signatures(0, batch)
+        .expect("the whole chain's signatures check in one batch");
     assert_eq!(checked.len(), vectors.len());
 
     // Each vector kind the README promises is there.

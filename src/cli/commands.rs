@@ -350,6 +350,9 @@ fn submit(ledger: &mut Ledger, keys: &KeyDir, member: &str, body: StatementBody)
             format!("{member} is not a member"),
         ));
     }
+    if !ledger.can_append() {
+        return Err(LedgerError::ReadOnly.into());
+    }
     let key = keys.member(member)?;
     let signed = ledger.sign(member, &key, body);
     let verified = ledger.submit(signed, clock::now_ms())?;

@@ -1,0 +1,391 @@
+//! The `ostrom` command line, end to end: found a community, propose, vote, read the log,
+//! export and import; and bad input refused with a stable code, appending nothing.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ostrom(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ostrom"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("OSTROM_COMMUNITY")
+        .output()
+        .expect("ostrom runs")
+}
+
+fn ok(data: &Path, args: &[&str]) -> String {
+    let output = ostrom(data, args);
+    assert!(
+        output.status.success(),
+        "ostrom {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// The error code of a failed command, from `error[CODE]: ...`.
+fn refused(data: &Path, args: &[&str]) -> String {
+    let output = ostrom(data, args);
+    assert!(
+        !output.status.success(),
+        "ostrom {args:?} should have failed"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let code = stderr
+        .strip_prefix("error[")
+        .and_then(|rest| rest.split_once(']'))
+        .map(|(code, _)| code.to_owned())
+        .unwrap_or_else(|| panic!("no error code in {stderr:?}"));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    code
+}
+
+fn log_length(data: &Path) -> usize {
+    ok(data, &["log", "--json"]).lines().count()
+}
+
+fn founded(data: &Path) {
+    ok(
+        data,
+        &[
+            "init",
+            "--name",
+            "town",
+            "--kit",
+            "democracy",
+            "--member",
+            "alice",
+            "--member",
+            "bob",
+            "--member",
+            "carol",
+            "--trustee",
+            "alice",
+            "--trustee",
+            "bob",
+        ],
+    );
+}
+
+#[test]
+fn a_member_proposes_and_votes_and_the_log_shows_it() {
+    // Given a founded community
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path();
+    founded(data);
+    // When alice proposes a role grant and bob votes on it
+    let id = ok(
+        data,
+        &[
+            "propose",
+            "--as",
+            "alice",
+            "add_role",
+            "role=moderators",
+            "execute=slack.pin_message,slack.post_message",
+        ],
+    );
+    let id = id.trim();
+    ok(data, &["vote", "--as", "bob", id, "yes"]);
+    ok(data, &["vote", "--as", "carol", id, "no"]);
+    ok(data, &["withdraw", "--as", "carol", id]);
+    // Then the log holds genesis, the proposal, two votes and the withdrawal, signed and in order
+    let lines: Vec<serde_json::Value> = ok(data, &["log", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[1]["seq"], 1);
+    assert_eq!(id, "1");
+    assert_eq!(
+        lines[2]["entry"]["body"]["statement"]["statement"]["member"],
+        "bob"
+    );
+    let human = ok(data, &["log"]);
+    assert!(human.contains("proposed action 1 add_role"), "{human}");
+    assert!(human.contains("withdrew vote on 1"), "{human}");
+    // And the state shows the open proposal with bob's vote only
+    let state: serde_json::Value =
+        serde_json::from_str(&ok(data, &["state", "--json"])).expect("json");
+    let votes = state["actions"]["1"]["votes"].as_object().expect("votes");
+    assert_eq!(votes.keys().collect::<Vec<_>>(), vec!["bob"]);
+    assert_eq!(state["actions"]["1"]["status"], "Proposed");
+    // And the whole log verifies, and replays to the state hash `state` reports
+    assert!(ok(data, &["verify"]).starts_with("ok: 5 entries verified"));
+    let replay = ok(data, &["replay"]);
+    assert!(replay.contains("5 entries"), "{replay}");
+}
+
+#[test]
+fn init_writes_member_keys_readable_only_by_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    founded(dir.path());
+    let keys: Vec<_> = walk(&dir.path().join("keys"));
+    assert_eq!(
+        keys.len(),
+        4,
+        "a sequencer key and three member keys: {keys:?}"
+    );
+    for key in keys {
+        let mode = std::fs::metadata(&key)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{}", key.display());
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("readable") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn bad_input_is_refused_with_a_code_and_appends_nothing() {
+    // Given a community with one open proposal
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path();
+    founded(data);
+    ok(
+        data,
+        &[
+            "propose",
+            "--as",
+            "alice",
+            "grant_role",
+            "role=everyone",
+            "members=bob",
+        ],
+    );
+    let before = log_length(data);
+    // When members and non-members send bad input, each is refused with its own code
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "propose",
+                "--as",
+                "mallory",
+                "add_document",
+                "name=x",
+                "text=y",
+            ],
+            "unknown_member",
+        ),
+        (&["vote", "--as", "bob", "99", "yes"], "unknown_proposal"),
+        (&["vote", "--as", "bob", "0", "yes"], "unknown_proposal"),
+        (
+            &["propose", "--as", "alice", "grant_role", "role"],
+            "bad_param",
+        ),
+        (
+            &["propose", "--as", "alice", "grant_role", "=bob"],
+            "bad_param",
+        ),
+        (
+            &["propose", "--as", "alice", "grant_role", "role=mods"],
+            "bad_param",
+        ),
+        (
+            &[
+                "propose",
+                "--as",
+                "alice",
+                "grant_rol",
+                "role=mods",
+                "members=bob",
+            ],
+            "bad_param",
+        ),
+        (
+            &[
+                "propose",
+                "--as",
+                "alice",
+                "add_policy",
+                "name=p",
+                "kind=federal",
+                "source=x",
+            ],
+            "bad_param",
+        ),
+        (
+            &[
+                "propose",
+                "--as",
+                "alice",
+                "add_document",
+                "name=a,b",
+                "text=y",
+            ],
+            "bad_param",
+        ),
+        (
+            &[
+                "propose",
+                "--as",
+                "alice",
+                "slack.post_message",
+                "text={not json",
+            ],
+            "bad_param",
+        ),
+        (
+            &[
+                "propose",
+                "--as",
+                "alice",
+                "add_document",
+                "name=x",
+                "text=@/no/such/file",
+            ],
+            "bad_param",
+        ),
+        (&["withdraw", "--as", "carol", "1"], "no_vote"),
+        (&["vote", "--as", "bob", "1", "7"], "invalid_vote"),
+        (&["--community", "elsewhere", "state"], "unknown_community"),
+    ];
+    for (args, code) in cases {
+        assert_eq!(refused(data, args), *code, "ostrom {args:?}");
+    }
+    // Then nothing was appended and the log still verifies
+    assert_eq!(log_length(data), before);
+    ok(data, &["verify"]);
+}
+
+#[test]
+fn a_vote_on_a_decided_or_unknown_proposal_and_commands_without_data_are_refused() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    assert_eq!(refused(dir.path(), &["state"]), "no_data");
+    assert_eq!(
+        refused(
+            dir.path(),
+            &["init", "--name", "x", "--member", "a", "--kit", "anarchy"]
+        ),
+        "bad_param"
+    );
+    assert_eq!(
+        refused(
+            dir.path(),
+            &["init", "--name", "x", "--member", "a", "--trustee", "b"]
+        ),
+        "bad_param"
+    );
+    assert_eq!(
+        refused(
+            dir.path(),
+            &["init", "--name", "x", "--member", "a", "--member", "a"]
+        ),
+        "bad_param"
+    );
+    founded(dir.path());
+    assert_eq!(
+        refused(dir.path(), &["init", "--name", "town", "--member", "zed"]),
+        "community_exists"
+    );
+}
+
+#[test]
+fn a_corrupted_store_is_reported_without_a_panic() {
+    // Given a community whose sled database file is overwritten with garbage
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path();
+    founded(data);
+    ok(
+        data,
+        &[
+            "propose",
+            "--as",
+            "alice",
+            "add_document",
+            "name=rules",
+            "text=be kind",
+        ],
+    );
+    let db = data.join("store").join("db");
+    let length = std::fs::metadata(&db).expect("the sled file exists").len() as usize;
+    std::fs::write(&db, vec![0xa5; length]).expect("overwritten");
+    // When any command opens the store
+    for args in [
+        &["state"][..],
+        &["verify"],
+        &[
+            "propose",
+            "--as",
+            "alice",
+            "add_document",
+            "name=x",
+            "text=y",
+        ],
+    ] {
+        let code = refused(data, args);
+        // Then it fails with a clear storage error code
+        assert!(
+            ["store_corrupt", "store_error"].contains(&code.as_str()),
+            "{args:?}: {code}"
+        );
+    }
+}
+
+#[test]
+fn an_export_imports_into_another_data_directory_with_the_same_state() {
+    // Given a community with some history
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (source, target) = (dir.path().join("a"), dir.path().join("b"));
+    founded(&source);
+    let id = ok(
+        &source,
+        &[
+            "propose",
+            "--as",
+            "bob",
+            "add_document",
+            "name=rules",
+            "text=be kind",
+        ],
+    );
+    ok(&source, &["vote", "--as", "alice", id.trim(), "yes"]);
+    let export = dir.path().join("town.export");
+    // When it is exported and imported elsewhere
+    ok(
+        &source,
+        &["export", "--out", export.to_str().expect("utf-8")],
+    );
+    assert!(ok(
+        &source,
+        &["verify", "--file", export.to_str().expect("utf-8")]
+    )
+    .starts_with("ok: 3 entries"));
+    ok(&target, &["import", export.to_str().expect("utf-8")]);
+    // Then both replay to the same state hash, and importing twice is refused
+    let hash = |data: &Path| {
+        ok(data, &["replay"])
+            .lines()
+            .find(|line| line.starts_with("state hash"))
+            .map(str::to_owned)
+    };
+    assert!(hash(&source).is_some());
+    assert_eq!(hash(&source), hash(&target));
+    assert_eq!(
+        refused(&target, &["import", export.to_str().expect("utf-8")]),
+        "community_exists"
+    );
+    // And the copy without the sequencer key cannot append
+    assert_eq!(
+        refused(
+            &target,
+            &["propose", "--as", "bob", "add_document", "name=x", "text=y"]
+        ),
+        "read_only"
+    );
+}
