@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ostrom_schemas::entry::{community_id, sign_statement};
-use ostrom_schemas::statement::{Founding, MemberSpec, Statement};
+use ostrom_schemas::entry::sign_statement;
+use ostrom_schemas::statement::{MemberSpec, Statement};
 use ostrom_schemas::{CommunityId, Signed, SigningKey, StatementBody};
 
 use crate::keys;
@@ -60,40 +60,21 @@ pub fn found(
     at_ms: u64,
 ) -> Result<(Ledger, Founded), LedgerError> {
     let sequencer = seeded_key(seed, u64::MAX);
-    let kit = kits::kit(kit, &members[0]).expect("a known kit");
     let member_keys: BTreeMap<String, SigningKey> = members
         .iter()
         .enumerate()
         .map(|(index, name)| (name.clone(), seeded_key(seed, index as u64)))
         .collect();
-    let community = community_id(name, &keys::public(&sequencer));
-    let founding = Founding {
-        name: name.to_owned(),
-        sequencer: keys::public(&sequencer),
-        kit: kit.name,
-        members: members
-            .iter()
-            .map(|member| MemberSpec {
-                name: member.clone(),
-                key: Some(keys::public(&member_keys[member])),
-            })
-            .collect(),
-        roles: kit.roles,
-        policies: kit.policies,
-        documents: Vec::new(),
-        trustees: Vec::new(),
-        threshold: 0,
-    };
-    let signed = sign_statement(
-        Statement {
-            community,
-            counter: 1,
-            member: members[0].clone(),
-            evidence: None,
-            body: StatementBody::CommunityFounded(founding),
-        },
-        &sequencer,
-    );
+    let specs = members
+        .iter()
+        .map(|member| MemberSpec {
+            name: member.clone(),
+            key: Some(keys::public(&member_keys[member])),
+        })
+        .collect();
+    let signed =
+        kits::founding_statement(name, kit, specs, Vec::new(), 0, &sequencer).expect("a known kit");
+    let community = signed.statement.community;
     let ledger = Ledger::found(store, signed, sequencer.clone(), at_ms)?;
     Ok((
         ledger,

@@ -4,6 +4,9 @@
 //! never depends on this file: changing a kit here changes new communities only.
 
 use ostrom_schemas::action::{Permissions, PolicyKind, PolicySpec, RoleSpec};
+use ostrom_schemas::entry::{community_id, sign_statement};
+use ostrom_schemas::statement::{Founding, MemberSpec, Statement};
+use ostrom_schemas::{Signed, SigningKey, StatementBody};
 
 use ostrom_projections::state::EVERYONE;
 
@@ -129,6 +132,44 @@ fn notify(action, policy) {
     notify(members(), "Consensus: this passes after 2 days if at least 2 agree and nobody objects");
 }
 "#;
+
+/// The signed genesis statement of a community: `members` (name and public key; the first
+/// is the founder) under kit `kit_name`, signed by the founding `sequencer` key.
+pub fn founding_statement(
+    name: &str,
+    kit_name: &str,
+    members: Vec<MemberSpec>,
+    trustees: Vec<String>,
+    threshold: u64,
+    sequencer: &SigningKey,
+) -> Result<Signed, String> {
+    let founder = members
+        .first()
+        .ok_or("a community needs at least one member")?
+        .name
+        .clone();
+    let kit = kit(kit_name, &founder)?;
+    let sequencer_public = crate::keys::public(sequencer);
+    let founding = Founding {
+        name: name.to_owned(),
+        sequencer: sequencer_public,
+        kit: kit.name,
+        members,
+        roles: kit.roles,
+        policies: kit.policies,
+        documents: Vec::new(),
+        trustees,
+        threshold,
+    };
+    let statement = Statement {
+        community: community_id(name, &sequencer_public),
+        counter: 1,
+        member: founder,
+        evidence: None,
+        body: StatementBody::CommunityFounded(founding),
+    };
+    Ok(sign_statement(statement, sequencer))
+}
 
 /// The kit named `name`, with `founder` in its privileged role.
 pub fn kit(name: &str, founder: &str) -> Result<Kit, String> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use ostrom_projections::GovernanceState;
 use ostrom_schemas::action::{check_name, ActionSpec, ParamError};
-use ostrom_schemas::entry::{community_id, sign_statement};
-use ostrom_schemas::statement::{Founding, MemberSpec, Statement};
+use ostrom_schemas::entry::community_id;
+use ostrom_schemas::statement::MemberSpec;
 use ostrom_schemas::{ActionId, CommunityId, Entry, Params, StatementBody, Value, VoteValue};
 
 use super::{describe, Cli, Command};
@@ -243,8 +243,7 @@ fn init(
     if trustees.is_empty() && threshold != 0 {
         return Err(CliError::new("bad_param", "--threshold needs --trustee"));
     }
-    let kit =
-        kits::kit(kit_name, &members[0]).map_err(|message| CliError::new("bad_param", message))?;
+    kits::kit(kit_name, &members[0]).map_err(|message| CliError::new("bad_param", message))?;
 
     let store = create_store(data)?;
     if store
@@ -271,25 +270,15 @@ fn init(
         });
         member_keys.push((member, key));
     }
-    let founding = Founding {
-        name: name.to_owned(),
-        sequencer: sequencer_public,
-        kit: kit.name.clone(),
-        members: member_specs,
-        roles: kit.roles,
-        policies: kit.policies,
-        documents: Vec::new(),
-        trustees: trustees.to_vec(),
+    let signed = kits::founding_statement(
+        name,
+        kit_name,
+        member_specs,
+        trustees.to_vec(),
         threshold,
-    };
-    let statement = Statement {
-        community,
-        counter: 1,
-        member: members[0].clone(),
-        evidence: None,
-        body: StatementBody::CommunityFounded(founding),
-    };
-    let signed = sign_statement(statement, &sequencer);
+        &sequencer,
+    )
+    .map_err(|message| CliError::new("bad_param", message))?;
     // Keys are written before the genesis entry: a community whose keys were lost could
     // never append again, while keys without a community are harmless.
     key_dir.save_sequencer(&sequencer)?;
