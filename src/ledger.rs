@@ -159,6 +159,54 @@ pub fn verify_and_apply(
     admit_chunk(state, first, raw, verdicts, &mut on_applied)
 }
 
+/// What reacts to entries as they are sealed, within the same batch: the policy engine.
+pub trait Reactor {
+    /// Refuse a statement before it is sealed (e.g. a policy source that does not compile).
+    fn precheck(&mut self, _state: &GovernanceState, _statement: &Signed) -> Result<(), Refusal> {
+        Ok(())
+    }
+    /// Seal whatever follows from an entry just sealed and applied.
+    fn after(&mut self, _batch: &mut Batch<'_>, _entry: &VerifiedEntry) {}
+    /// A statement was refused; the audit trail may want to know.
+    fn refused(&mut self, _batch: &mut Batch<'_>, _statement: &Signed, _refusal: &Refusal) {}
+    /// Time has passed: act on what is due by `batch.at_ms()`.
+    fn tick(&mut self, _batch: &mut Batch<'_>) {}
+}
+
+/// Reacts to nothing.
+pub struct NoReactor;
+
+impl Reactor for NoReactor {}
+
+/// Entries being sealed into one batch: what a [`Reactor`] sees and appends to.
+pub struct Batch<'a> {
+    state: &'a mut GovernanceState,
+    key: &'a SigningKey,
+    at_ms: u64,
+    bytes: Vec<Vec<u8>>,
+}
+
+impl Batch<'_> {
+    /// The state with every entry sealed so far applied.
+    pub fn state(&self) -> &GovernanceState {
+        self.state
+    }
+
+    /// The sequencer time of this batch.
+    pub fn at_ms(&self) -> u64 {
+        self.at_ms.max(self.state.position.at_ms)
+    }
+
+    /// Seal one more entry against the current state and apply it.
+    pub fn seal(&mut self, item: Sealable) -> Result<VerifiedEntry, Refusal> {
+        let (verified, encoded) = verify::seal(&*self.state, self.key, self.at_ms, item)
+            .map_err(|bad| Refusal::new(bad.code, bad.reason))?;
+        apply(self.state, &verified);
+        self.bytes.push(encoded);
+        Ok(verified)
+    }
+}
+
 /// A batch sealed and applied in memory, not yet durable.
 pub struct SealedBatch {
     /// The seq of the first sealed entry.
@@ -330,33 +378,84 @@ impl Ledger {
     /// Seal and apply a batch in memory without writing it: the caller must append
     /// `bytes` at `first` and, if that fails, [`reload`](Self::reload) before sealing more.
     /// This is how the writer overlaps sealing one batch with the fsync of the previous.
+    /// `reactor` (the policy engine) may refuse statements before they are sealed and seal
+    /// records after each entry, into the same batch; `tick` lets it act on time passing.
     ///
     /// Items are applied as they are sealed, because cloning the state per batch would cost
     /// more than the batch.
-    pub fn seal_batch(
+    pub fn seal_batch_with(
         &mut self,
         items: Vec<Sealable>,
         at_ms: u64,
+        reactor: &mut dyn Reactor,
+        tick: bool,
     ) -> Result<SealedBatch, LedgerError> {
         let key = self.sequencer.clone().ok_or(LedgerError::ReadOnly)?;
         let first = self.state.position.next_seq;
+        let mut batch = Batch {
+            state: &mut self.state,
+            key: &key,
+            at_ms,
+            bytes: Vec::with_capacity(items.len()),
+        };
+        if tick {
+            reactor.tick(&mut batch);
+        }
         let mut results = Vec::with_capacity(items.len());
-        let mut bytes = Vec::with_capacity(items.len());
         for item in items {
-            match verify::seal(&self.state, &key, at_ms, item) {
-                Ok((verified, encoded)) => {
-                    apply(&mut self.state, &verified);
-                    bytes.push(encoded);
+            if let Sealable::Statement(statement) = &item {
+                if let Err(refusal) = reactor.precheck(batch.state(), statement.signed()) {
+                    reactor.refused(&mut batch, statement.signed(), &refusal);
+                    results.push(Err(refusal));
+                    continue;
+                }
+            }
+            let signed = match &item {
+                Sealable::Statement(statement) => Some(statement.signed().clone()),
+                Sealable::Record(_) => None,
+            };
+            match batch.seal(item) {
+                Ok(verified) => {
+                    reactor.after(&mut batch, &verified);
                     results.push(Ok(verified));
                 }
-                Err(bad) => results.push(Err(Refusal::new(bad.code, bad.reason))),
+                Err(refusal) => {
+                    if let Some(signed) = &signed {
+                        reactor.refused(&mut batch, signed, &refusal);
+                    }
+                    results.push(Err(refusal));
+                }
             }
         }
         Ok(SealedBatch {
             first,
-            bytes,
+            bytes: batch.bytes,
             results,
         })
+    }
+
+    /// `seal_batch_with` and no reactor.
+    pub fn seal_batch(&mut self, items: Vec<Sealable>, at_ms: u64) -> Result<SealedBatch, LedgerError> {
+        self.seal_batch_with(items, at_ms, &mut NoReactor, false)
+    }
+
+    /// Seal, react and make durable in one go (the CLI and scenario runs; the server's
+    /// writer pipelines these steps instead).
+    pub fn append_with(
+        &mut self,
+        items: Vec<Sealable>,
+        at_ms: u64,
+        reactor: &mut dyn Reactor,
+        tick: bool,
+    ) -> Result<Vec<Result<VerifiedEntry, Refusal>>, LedgerError> {
+        let sealed = self.seal_batch_with(items, at_ms, reactor, tick)?;
+        if !sealed.bytes.is_empty() {
+            if let Err(error) = self.store.append(self.community, sealed.first, sealed.bytes) {
+                self.reload()?;
+                return Err(error.into());
+            }
+        }
+        Ok(sealed.results)
     }
 
     /// Rebuild the state from the store (after a failed write).

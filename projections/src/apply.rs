@@ -7,7 +7,7 @@
 //! `at_ms`, and everything else is in the entry or the state.
 
 use ostrom_schemas::action::{ActionId, ActionSpec, PolicyKind};
-use ostrom_schemas::record::{DataWrite, Effects, Evaluation, Outcome, Record, ROTATION_DOMAIN};
+use ostrom_schemas::record::{DataWrite, Effects, Evaluation, Outcome, Phase, Record, ROTATION_DOMAIN};
 use ostrom_schemas::statement::{Founding, RecoveryPlan, StatementBody};
 use ostrom_schemas::verify::{Authority, ChainTip, Ed25519Signature, Refusal, VerifyingKey};
 use ostrom_schemas::{limits, Body, PublicKey, Signed, VerifiedEntry, VoteValue};
@@ -347,6 +347,21 @@ fn apply_evaluation(state: &mut GovernanceState, evaluation: &Evaluation, seq: u
         write_data(data, policy_data);
     }
     let action = state.actions.get_mut(id).expect("admitted: action exists");
+    if *phase == Phase::Trigger {
+        write_data(&mut action.data, action_data);
+        for notification in notifications {
+            action.notified.extend(notification.members.iter().cloned());
+            action.notifications.push(notification.clone());
+        }
+        action.evaluations.push(EvaluationSummary {
+            seq,
+            policy: *policy,
+            phase: *phase,
+            outcome: *outcome,
+            error: error.clone(),
+        });
+        return;
+    }
     if action.governing != *policy {
         action.governing = *policy;
         action.initialized = false;
@@ -708,6 +723,12 @@ impl Authority for GovernanceState {
                     }
                 }
                 let effects = &evaluation.effects;
+                if evaluation.phase == Phase::Trigger {
+                    if evaluation.policy.is_none() || effects.execute {
+                        return Err(invalid("a trigger evaluation names its policy and executes nothing".into()));
+                    }
+                    return Ok(());
+                }
                 if effects.execute && effects.outcome != Some(Outcome::Passed) {
                     return Err(invalid("only a passing evaluation can execute".into()));
                 }

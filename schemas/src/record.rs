@@ -110,6 +110,9 @@ pub enum Phase {
     Timer,
     /// The governing policy changed or was removed; a new one took over.
     Regovern,
+    /// A trigger policy reacting to the action's arrival: its effects apply, its outcome
+    /// never decides the action.
+    Trigger,
 }
 
 #[derive(
