@@ -483,10 +483,10 @@ fn recovery_plans() -> Vec<RecoveryPlan> {
 }
 
 fn phases() -> Vec<Phase> {
-    let samples = vec![Phase::Arrival, Phase::Vote, Phase::Timer, Phase::Regovern];
+    let samples = vec![Phase::Arrival, Phase::Vote, Phase::Timer, Phase::Regovern, Phase::Trigger];
     for sample in &samples {
         match sample {
-            Phase::Arrival | Phase::Vote | Phase::Timer | Phase::Regovern => {}
+            Phase::Arrival | Phase::Vote | Phase::Timer | Phase::Regovern | Phase::Trigger => {}
         }
     }
     samples
