@@ -23,7 +23,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use ostrom_schemas::verify::{CheckedStatement, Refusal, Sealable};
 use ostrom_schemas::{CommunityId, Hash, Signed};
 
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Reactor};
 use crate::store::LogStore;
 
 /// Statements sealed into one group commit at most.
@@ -110,8 +110,13 @@ impl WriterThreads {
 }
 
 impl Writer {
-    /// Start the writer's stages; `clock` gives the sequencer time for each batch.
-    pub fn spawn(ledger: Ledger, clock: fn() -> u64) -> (Writer, WriterThreads) {
+    /// Start the writer's stages; `clock` gives the sequencer time for each batch, and
+    /// `reactor` (the policy engine) reacts to every entry inside the batch that caused it.
+    pub fn spawn(
+        ledger: Ledger,
+        reactor: Box<dyn Reactor + Send>,
+        clock: fn() -> u64,
+    ) -> (Writer, WriterThreads) {
         let (queue, submissions) = bounded(WRITER_QUEUE_MAX);
         let (checked_out, checked_in) = bounded(WRITER_STAGE_DEPTH);
         let (flush_out, flush_in) = bounded(WRITER_STAGE_DEPTH);
@@ -125,7 +130,7 @@ impl Writer {
         let seal = {
             let failed = failed.clone();
             spawn("ostrom-seal")
-                .spawn(move || seal_stage(ledger, checked_in, flush_out, failed, clock))
+                .spawn(move || seal_stage(ledger, reactor, checked_in, flush_out, failed, clock))
                 .expect("thread starts")
         };
         let flush = spawn("ostrom-flush")
@@ -193,6 +198,7 @@ fn check_stage(submissions: Receiver<Submission>, checked: Sender<Checked>) {
 
 fn seal_stage(
     mut ledger: Ledger,
+    mut reactor: Box<dyn Reactor + Send>,
     checked: Receiver<Checked>,
     flush: Sender<Flush>,
     failed: Arc<AtomicBool>,
@@ -236,16 +242,17 @@ fn seal_stage(
                 Err(refusal) => answers.push((reply, Some(Err(SubmitError::Refused(refusal))))),
             }
         }
-        let (first, bytes, mut results) = match ledger.seal_batch(sealable, clock()) {
-            Ok(sealed) => (sealed.first, sealed.bytes, sealed.results.into_iter()),
-            Err(error) => {
-                let reason = SubmitError::Store(error.to_string());
-                for (reply, _) in answers {
-                    let _ = reply.send(Err(reason.clone()));
+        let (first, bytes, mut results) =
+            match ledger.seal_batch_with(sealable, clock(), &mut *reactor, true) {
+                Ok(sealed) => (sealed.first, sealed.bytes, sealed.results.into_iter()),
+                Err(error) => {
+                    let reason = SubmitError::Store(error.to_string());
+                    for (reply, _) in answers {
+                        let _ = reply.send(Err(reason.clone()));
+                    }
+                    continue;
                 }
-                continue;
-            }
-        };
+            };
         let answers = answers
             .into_iter()
             .map(|(reply, answer)| {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use ostrom::fixtures;
 use ostrom::ledger::Ledger;
+use ostrom::ledger::NoReactor;
 use ostrom::store::sled_store::SledStore;
 use ostrom::store::LogStore;
 use ostrom::writer::Writer;
@@ -54,7 +55,7 @@ fn crash_child_votes_until_killed() {
     );
     let proposal = ActionId(ledger.submit(signed, 2_000).expect("proposed").entry().seq);
     println!("ack {} {}", proposal.0, ledger.state().position.head);
-    let (writer, _threads) = Writer::spawn(ledger, ostrom::clock::now_ms);
+    let (writer, _threads) = Writer::spawn(ledger, Box::new(NoReactor), ostrom::clock::now_ms);
     let started = Instant::now();
     std::thread::scope(|scope| {
         for thread in 0..CHILD_THREADS {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ostrom::fixtures::{self, Founded};
+use ostrom::ledger::NoReactor;
 use ostrom::ledger::{replay_from_store, Ledger};
 use ostrom::store::sled_store::SledStore;
 use ostrom::store::LogStore;
@@ -62,7 +63,7 @@ impl Votes {
 fn append_phase(ledger: Ledger, work: Vec<Vec<Signed>>) -> (Ledger, String) {
     let clients = work.len();
     let base = ledger.state().position.next_seq;
-    let (writer, threads) = Writer::spawn(ledger, ostrom::clock::now_ms);
+    let (writer, threads) = Writer::spawn(ledger, Box::new(NoReactor), ostrom::clock::now_ms);
     let submitters = SUBMITTER_THREADS.min(clients);
     let mut lanes: Vec<Vec<Vec<Signed>>> = (0..submitters).map(|_| Vec::new()).collect();
     for (client, statements) in work.into_iter().enumerate() {
