@@ -435,7 +435,11 @@ impl Ledger {
     }
 
     /// `seal_batch_with` and no reactor.
-    pub fn seal_batch(&mut self, items: Vec<Sealable>, at_ms: u64) -> Result<SealedBatch, LedgerError> {
+    pub fn seal_batch(
+        &mut self,
+        items: Vec<Sealable>,
+        at_ms: u64,
+    ) -> Result<SealedBatch, LedgerError> {
         self.seal_batch_with(items, at_ms, &mut NoReactor, false)
     }
 
@@ -450,7 +454,10 @@ impl Ledger {
     ) -> Result<Vec<Result<VerifiedEntry, Refusal>>, LedgerError> {
         let sealed = self.seal_batch_with(items, at_ms, reactor, tick)?;
         if !sealed.bytes.is_empty() {
-            if let Err(error) = self.store.append(self.community, sealed.first, sealed.bytes) {
+            if let Err(error) = self
+                .store
+                .append(self.community, sealed.first, sealed.bytes)
+            {
                 self.reload()?;
                 return Err(error.into());
             }

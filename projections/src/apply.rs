@@ -7,7 +7,9 @@
 //! `at_ms`, and everything else is in the entry or the state.
 
 use ostrom_schemas::action::{ActionId, ActionSpec, PolicyKind};
-use ostrom_schemas::record::{DataWrite, Effects, Evaluation, Outcome, Phase, Record, ROTATION_DOMAIN};
+use ostrom_schemas::record::{
+    DataWrite, Effects, Evaluation, Outcome, Phase, Record, ROTATION_DOMAIN,
+};
 use ostrom_schemas::statement::{Founding, RecoveryPlan, StatementBody};
 use ostrom_schemas::verify::{Authority, ChainTip, Ed25519Signature, Refusal, VerifyingKey};
 use ostrom_schemas::{limits, Body, PublicKey, Signed, VerifiedEntry, VoteValue};
@@ -725,7 +727,9 @@ impl Authority for GovernanceState {
                 let effects = &evaluation.effects;
                 if evaluation.phase == Phase::Trigger {
                     if evaluation.policy.is_none() || effects.execute {
-                        return Err(invalid("a trigger evaluation names its policy and executes nothing".into()));
+                        return Err(invalid(
+                            "a trigger evaluation names its policy and executes nothing".into(),
+                        ));
                     }
                     return Ok(());
                 }

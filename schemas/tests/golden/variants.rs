@@ -483,7 +483,13 @@ fn recovery_plans() -> Vec<RecoveryPlan> {
 }
 
 fn phases() -> Vec<Phase> {
-    let samples = vec![Phase::Arrival, Phase::Vote, Phase::Timer, Phase::Regovern, Phase::Trigger];
+    let samples = vec![
+        Phase::Arrival,
+        Phase::Vote,
+        Phase::Timer,
+        Phase::Regovern,
+        Phase::Trigger,
+    ];
     for sample in &samples {
         match sample {
             Phase::Arrival | Phase::Vote | Phase::Timer | Phase::Regovern | Phase::Trigger => {}
