@@ -29,11 +29,15 @@
 
 pub mod cli;
 pub mod clock;
+pub mod engine;
 pub mod export;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod keys;
 pub mod kits;
 pub mod ledger;
+pub mod policy;
+pub mod procedures;
+pub mod scenario;
 pub mod store;
 pub mod writer;

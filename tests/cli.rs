@@ -90,16 +90,21 @@ fn a_member_proposes_and_votes_and_the_log_shows_it() {
     ok(data, &["vote", "--as", "bob", id, "yes"]);
     ok(data, &["vote", "--as", "carol", id, "no"]);
     ok(data, &["withdraw", "--as", "carol", id]);
-    // Then the log holds genesis, the proposal, two votes and the withdrawal, signed and in order
+    // Then the log holds genesis, the proposal, the engine's evaluation of it (democracy:
+    // a majority is needed, so it stays open), two votes and the withdrawal, in order
     let lines: Vec<serde_json::Value> = ok(data, &["log", "--json"])
         .lines()
         .map(|line| serde_json::from_str(line).expect("json line"))
         .collect();
-    assert_eq!(lines.len(), 5);
+    assert_eq!(lines.len(), 6);
     assert_eq!(lines[1]["seq"], 1);
     assert_eq!(id, "1");
     assert_eq!(
-        lines[2]["entry"]["body"]["statement"]["statement"]["member"],
+        lines[2]["entry"]["body"]["record"]["evaluated"]["effects"]["outcome"],
+        "proposed"
+    );
+    assert_eq!(
+        lines[3]["entry"]["body"]["statement"]["statement"]["member"],
         "bob"
     );
     let human = ok(data, &["log"]);
@@ -112,9 +117,9 @@ fn a_member_proposes_and_votes_and_the_log_shows_it() {
     assert_eq!(votes.keys().collect::<Vec<_>>(), vec!["bob"]);
     assert_eq!(state["actions"]["1"]["status"], "Proposed");
     // And the whole log verifies, and replays to the state hash `state` reports
-    assert!(ok(data, &["verify"]).starts_with("ok: 5 entries verified"));
+    assert!(ok(data, &["verify"]).starts_with("ok: 6 entries verified"));
     let replay = ok(data, &["replay"]);
-    assert!(replay.contains("5 entries"), "{replay}");
+    assert!(replay.contains("6 entries"), "{replay}");
 }
 
 #[test]
@@ -365,7 +370,7 @@ fn an_export_imports_into_another_data_directory_with_the_same_state() {
         &source,
         &["verify", "--file", export.to_str().expect("utf-8")]
     )
-    .starts_with("ok: 3 entries"));
+    .starts_with("ok: 4 entries"));
     ok(&target, &["import", export.to_str().expect("utf-8")]);
     // Then both replay to the same state hash, and importing twice is refused
     let hash = |data: &Path| {
@@ -387,5 +392,139 @@ fn an_export_imports_into_another_data_directory_with_the_same_state() {
             &["propose", "--as", "bob", "add_document", "name=x", "text=y"]
         ),
         "read_only"
+    );
+}
+
+#[test]
+fn a_constitution_change_passes_by_majority_under_the_democracy_kit() {
+    // Given a democracy of three
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path();
+    founded(data);
+    // When a document is proposed and two of three members vote yes
+    let id = ok(
+        data,
+        &[
+            "propose",
+            "--as",
+            "alice",
+            "add_document",
+            "name=rules",
+            "text=be kind",
+        ],
+    );
+    let id = id.trim();
+    ok(data, &["vote", "--as", "bob", id, "yes"]);
+    let state: serde_json::Value =
+        serde_json::from_str(&ok(data, &["state", "--json"])).expect("json");
+    assert_eq!(
+        state["actions"][id]["status"], "Proposed",
+        "one yes of three is not a majority"
+    );
+    ok(data, &["vote", "--as", "carol", id, "yes"]);
+    // Then it passed and executed, and the log shows the engine's decision
+    let state: serde_json::Value =
+        serde_json::from_str(&ok(data, &["state", "--json"])).expect("json");
+    assert_eq!(state["actions"][id]["status"], "Passed");
+    assert_eq!(state["documents"]["rules"]["text"], "be kind");
+    let log = ok(data, &["log"]);
+    assert!(log.contains(&format!("engine: executed {id}")), "{log}");
+    // And voting on it now is refused
+    assert_eq!(
+        refused(data, &["vote", "--as", "alice", id, "no"]),
+        "proposal_closed"
+    );
+    ok(data, &["verify"]);
+}
+
+#[test]
+fn procedures_generate_policies_that_check_and_can_be_proposed() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path();
+    founded(data);
+    // A procedure's policy, printed
+    let source = ok(
+        data,
+        &[
+            "policy",
+            "new",
+            "--as",
+            "alice",
+            "--procedure",
+            "majority",
+            "--param",
+            "quorum=2",
+            "--name",
+            "Quorum",
+            "--dry-run",
+        ],
+    );
+    assert!(source.contains("fn check(action, policy)"), "{source}");
+    let file = dir.path().join("quorum.rhai");
+    std::fs::write(&file, &source).expect("written");
+    assert!(ok(data, &["policy", "check", file.to_str().expect("utf-8")]).starts_with("ok:"));
+    // A broken policy is reported at its line
+    let broken = dir.path().join("broken.rhai");
+    std::fs::write(
+        &broken,
+        "fn filter(action, policy) { true }\nfn check(action, policy) { PASSED\n",
+    )
+    .expect("written");
+    assert_eq!(
+        refused(data, &["policy", "check", broken.to_str().expect("utf-8")]),
+        "compile_error"
+    );
+    // Proposing it through governance, and proposing the broken one is refused
+    let id = ok(
+        data,
+        &[
+            "policy",
+            "new",
+            "--as",
+            "alice",
+            "--procedure",
+            "majority",
+            "--param",
+            "quorum=2",
+            "--name",
+            "Quorum",
+        ],
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&ok(data, &["state", "--json"])).expect("json");
+    assert_eq!(state["actions"][id.trim()]["status"], "Proposed");
+    let source_arg = format!("source=@{}", broken.display());
+    assert_eq!(
+        refused(
+            data,
+            &[
+                "propose",
+                "--as",
+                "alice",
+                "add_policy",
+                "name=broken",
+                "kind=platform",
+                &source_arg
+            ]
+        ),
+        "compile_error"
+    );
+    assert_eq!(
+        refused(
+            data,
+            &[
+                "policy",
+                "new",
+                "--as",
+                "alice",
+                "--procedure",
+                "majority",
+                "--param",
+                "quorum=lots",
+                "--name",
+                "Q2"
+            ]
+        ),
+        "bad_param"
     );
 }

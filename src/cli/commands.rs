@@ -10,14 +10,17 @@ use ostrom_schemas::entry::community_id;
 use ostrom_schemas::statement::MemberSpec;
 use ostrom_schemas::{ActionId, CommunityId, Entry, Params, StatementBody, Value, VoteValue};
 
-use super::{describe, Cli, Command};
+use super::{describe, Cli, Command, PolicyCommand};
 use crate::clock;
+use crate::engine::{Engine, HttpSource, NoPlatforms};
 use crate::export;
 use crate::keys::{self, KeyDir};
 use crate::kits;
 use crate::ledger::{progress_bar, Ledger, LedgerError, VERIFY_CHUNK_ENTRIES};
+use crate::policy::Runtime;
 use crate::store::sled_store::SledStore;
 use crate::store::{LogStore, StoreError};
+use ostrom_schemas::verify::{Refusal, Sealable};
 
 /// A command's failure: a stable code and a message for people.
 #[derive(Debug)]
@@ -79,6 +82,25 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Verify { file: Some(file) } => verify_export(&file),
+        Command::Test { files } => run_scenarios(&files),
+        Command::Policy {
+            command: PolicyCommand::Check { file },
+        } => check_policy(&file),
+        Command::Policy {
+            command: PolicyCommand::Procedures,
+        } => {
+            for procedure in crate::procedures::PROCEDURES {
+                println!("{:<20} {}", procedure.name, procedure.summary);
+                for param in procedure.params {
+                    let default = param
+                        .default
+                        .map(|default| format!(" (default {default})"))
+                        .unwrap_or_default();
+                    println!("    {:<18} {}{default}", param.name, param.doc);
+                }
+            }
+            Ok(())
+        }
         Command::Init {
             name,
             kit,
@@ -107,8 +129,71 @@ pub fn run(cli: Cli) -> Result<()> {
                     export_log(&ledger, &out)
                 }
                 command => {
-                    let mut ledger = Ledger::open(store, community, sequencer, show_progress)?;
+                    let ledger = Ledger::open(store, community, sequencer, show_progress)?;
+                    let mut ledger = Session::new(ledger);
                     match command {
+                        Command::Tick => {
+                            let before = ledger.ledger.state().position.next_seq;
+                            ledger.append(Vec::new())?;
+                            let after = ledger.ledger.state().position.next_seq;
+                            println!("{} entries written by due checks", after - before);
+                            Ok(())
+                        }
+                        Command::Policy {
+                            command:
+                                PolicyCommand::New {
+                                    member,
+                                    procedure,
+                                    params,
+                                    name,
+                                    kind,
+                                    action_types,
+                                    priority,
+                                    description,
+                                    dry_run,
+                                },
+                        } => {
+                            let mut values = std::collections::BTreeMap::new();
+                            for param in &params {
+                                let (key, value) = param.split_once('=').ok_or_else(|| {
+                                    CliError::new(
+                                        "bad_param",
+                                        format!("--param {param:?} is not key=value"),
+                                    )
+                                })?;
+                                values.insert(key.trim().to_owned(), value.to_owned());
+                            }
+                            let source = crate::procedures::generate(&procedure, &values)
+                                .map_err(|message| CliError::new("bad_param", message))?;
+                            if dry_run {
+                                print!("{source}");
+                                return Ok(());
+                            }
+                            let mut args = vec![
+                                format!("name={name}"),
+                                format!("kind={kind}"),
+                                format!("priority={priority}"),
+                                format!("description={description}"),
+                            ];
+                            if let Some(types) = action_types {
+                                args.push(format!("action_types={types}"));
+                            }
+                            let mut parsed = parse_params(&args)?;
+                            parsed.insert("source".into(), Value::Str(source));
+                            let action = ActionSpec::parse("add_policy", &parsed, &|_| None)
+                                .map_err(|error| CliError::new("bad_param", error.to_string()))?;
+                            let seq = submit(
+                                &mut ledger,
+                                &keys,
+                                &member,
+                                StatementBody::ActionProposed {
+                                    action,
+                                    not_before_ms: None,
+                                },
+                            )?;
+                            println!("{seq}");
+                            Ok(())
+                        }
                         Command::Propose {
                             member,
                             action_type,
@@ -332,24 +417,63 @@ pub fn parse_params(args: &[String]) -> Result<Params> {
     Ok(params)
 }
 
-fn submit(ledger: &mut Ledger, keys: &KeyDir, member: &str, body: StatementBody) -> Result<u64> {
-    if !ledger.state().is_member(member) {
+/// A ledger with the policy engine: what the write commands use.
+struct Session {
+    ledger: Ledger,
+    engine: Engine,
+}
+
+impl Session {
+    fn new(ledger: Ledger) -> Session {
+        let mut engine = Engine::new(
+            Arc::new(Runtime::new()),
+            Arc::new(NoPlatforms),
+            HttpSource::Community,
+        );
+        engine.resume(ledger.state());
+        Session { ledger, engine }
+    }
+
+    fn state(&self) -> &GovernanceState {
+        self.ledger.state()
+    }
+
+    /// Seal `items` with everything the engine decides, after running the checks that
+    /// came due since the last command, and make it durable.
+    fn append(
+        &mut self,
+        items: Vec<Sealable>,
+    ) -> Result<Vec<std::result::Result<ostrom_schemas::VerifiedEntry, Refusal>>> {
+        Ok(self
+            .ledger
+            .append_with(items, clock::now_ms(), &mut self.engine, true)?)
+    }
+}
+
+fn submit(session: &mut Session, keys: &KeyDir, member: &str, body: StatementBody) -> Result<u64> {
+    if !session.state().is_member(member) {
         return Err(CliError::new(
             "unknown_member",
             format!("{member} is not a member"),
         ));
     }
-    if !ledger.can_append() {
+    if !session.ledger.can_append() {
         return Err(LedgerError::ReadOnly.into());
     }
     let key = keys.member(member)?;
-    let signed = ledger.sign(member, &key, body);
-    let verified = ledger.submit(signed, clock::now_ms())?;
+    let signed = session.ledger.sign(member, &key, body);
+    let checked = ostrom_schemas::verify::check_statement(signed)
+        .map_err(|refusal| CliError::new(refusal.code, refusal.reason))?;
+    let verdict = session
+        .append(vec![Sealable::Statement(checked)])?
+        .pop()
+        .expect("one result per item");
+    let verified = verdict.map_err(|refusal| CliError::new(refusal.code, refusal.reason))?;
     Ok(verified.entry().seq)
 }
 
 fn propose(
-    ledger: &mut Ledger,
+    ledger: &mut Session,
     keys: &KeyDir,
     member: &str,
     action_type: &str,
@@ -654,5 +778,47 @@ fn import(data: &Path, file: &Path) -> Result<()> {
             header.name
         );
     }
+    Ok(())
+}
+
+fn run_scenarios(files: &[std::path::PathBuf]) -> Result<()> {
+    let runtime = Arc::new(Runtime::new());
+    let mut passed = 0;
+    let mut failed = 0;
+    for file in files {
+        let verdict = crate::scenario::run_file(file, &runtime);
+        println!("{}", verdict.line());
+        if verdict.passed() {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn check_policy(file: &Path) -> Result<()> {
+    let source = std::fs::read_to_string(file)
+        .map_err(|error| CliError::new("io_error", format!("{}: {error}", file.display())))?;
+    Runtime::new().compile(&source).map_err(|error| {
+        CliError::new(
+            "compile_error",
+            format!(
+                "{}:{}:{}: {}",
+                file.display(),
+                error.line,
+                error.column,
+                error.message
+            ),
+        )
+    })?;
+    println!(
+        "ok: {} compiles and defines filter and check",
+        file.display()
+    );
     Ok(())
 }

@@ -120,4 +120,54 @@ pub enum Command {
     },
     /// List the starter kits.
     Kits,
+    /// Run scenario files (policy tests) through the real engine on fresh in-memory
+    /// communities; prints `ok NAME` or `FAILED NAME: ...` per file and `N passed, M failed`.
+    Test {
+        /// Scenario files (.toml), as ../shared/spec/scenario.md describes.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run the checks that are due now (time-based policy rules), as the server's sweep does.
+    Tick,
+    /// Write, check and propose policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Compile a policy file and report errors with their line and column.
+    Check { file: PathBuf },
+    /// List the procedures (no-code policy templates) and their parameters.
+    Procedures,
+    /// Propose a policy generated from a procedure:
+    /// `ostrom policy new --as alice --procedure majority --param quorum=3 --name "Majority"`.
+    New {
+        #[arg(long = "as")]
+        member: String,
+        /// The procedure (see `ostrom policy procedures`).
+        #[arg(long)]
+        procedure: String,
+        /// A procedure parameter as key=value (repeatable).
+        #[arg(long = "param")]
+        params: Vec<String>,
+        /// The new policy's name.
+        #[arg(long)]
+        name: String,
+        /// platform, constitution or trigger.
+        #[arg(long, default_value = "constitution")]
+        kind: String,
+        /// Action types it governs (comma-separated); none = a base policy for its kind.
+        #[arg(long)]
+        action_types: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        priority: i64,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Print the generated source instead of proposing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
