@@ -100,7 +100,9 @@ const JURY: &str = r#"
 fn filter(action, policy) { true }
 
 fn initialize(action, policy) {
-    action.data.set("jury", random_sample(members(), 3));
+    let pool = members();
+    let size = if pool.len() < 3 { pool.len() } else { 3 };
+    action.data.set("jury", random_sample(pool, size));
 }
 
 fn check(action, policy) {

@@ -463,3 +463,22 @@ fn randomised_runs_replay_to_the_same_state_hash() {
         assert_eq!(replay(), live, "seed {seed}: second replay diverged");
     }
 }
+
+// Regression: the jury kit drew `random_sample(members(), 3)`, which fails in a community
+// of fewer than three members, so every constitution action failed closed there.
+#[test]
+fn the_jury_kit_works_in_a_community_smaller_than_its_jury() {
+    let mut community = community("jury", 2, 7);
+    let doc = community
+        .propose("member-0", "add_document", &[("name", "a"), ("text", "b")])
+        .expect("accepted");
+    assert_eq!(
+        community.state().actions[&doc].status,
+        Status::Proposed,
+        "{:?}",
+        community.state().actions[&doc].reason
+    );
+    community.vote("member-0", doc, VoteValue::Yes);
+    community.vote("member-1", doc, VoteValue::Yes);
+    assert_eq!(community.state().actions[&doc].status, Status::Passed);
+}
