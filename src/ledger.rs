@@ -362,17 +362,7 @@ impl Ledger {
         items: Vec<Sealable>,
         at_ms: u64,
     ) -> Result<Vec<Result<VerifiedEntry, Refusal>>, LedgerError> {
-        let sealed = self.seal_batch(items, at_ms)?;
-        if !sealed.bytes.is_empty() {
-            if let Err(error) = self
-                .store
-                .append(self.community, sealed.first, sealed.bytes)
-            {
-                self.reload()?;
-                return Err(error.into());
-            }
-        }
-        Ok(sealed.results)
+        self.append_with(items, at_ms, &mut NoReactor, false)
     }
 
     /// Seal and apply a batch in memory without writing it: the caller must append
@@ -478,13 +468,11 @@ impl Ledger {
     }
 
     fn append(&mut self, item: Sealable, at_ms: u64) -> Result<VerifiedEntry, LedgerError> {
-        let key = self.sequencer.as_ref().ok_or(LedgerError::ReadOnly)?;
-        let (verified, bytes) = verify::seal(&self.state, key, at_ms, item)
-            .map_err(|bad| LedgerError::Refused(Refusal::new(bad.code, bad.reason)))?;
-        self.store
-            .append(self.community, self.state.position.next_seq, vec![bytes])?;
-        apply(&mut self.state, &verified);
-        Ok(verified)
+        let mut results = self.append_batch(vec![item], at_ms)?;
+        results
+            .pop()
+            .expect("one result per item")
+            .map_err(LedgerError::Refused)
     }
 
     /// Check a batch of incoming statements' signatures at once.
