@@ -482,3 +482,60 @@ fn the_jury_kit_works_in_a_community_smaller_than_its_jury() {
     community.vote("member-1", doc, VoteValue::Yes);
     assert_eq!(community.state().actions[&doc].status, Status::Passed);
 }
+
+#[test]
+fn trigger_follow_ups_arrive_and_chains_of_them_are_bounded() {
+    // Given a trigger that answers every message with a follow-up message
+    let mut community = community("testing", 2, 8);
+    community.add_policy(
+        "echo",
+        "trigger",
+        "slack.post_message",
+        "0",
+        "fn filter(a, p) { true }\nfn check(a, p) { propose(\"slack.post_message\", #{ text: \"echo\" }); PASSED }",
+    );
+    // When one message is proposed
+    let first = community
+        .propose("member-1", "slack.post_message", &[("text", "hi")])
+        .expect("accepted");
+    // Then each follow-up arrives (is governed and passes), and the chain stops at its depth bound
+    let follow_ups: Vec<_> = community
+        .state()
+        .actions
+        .values()
+        .filter(|action| action.proposed_by_policy.is_some())
+        .collect();
+    assert_eq!(
+        follow_ups.len(),
+        ostrom::engine::FOLLOW_UP_DEPTH_MAX as usize
+    );
+    assert!(
+        follow_ups
+            .iter()
+            .all(|action| action.status == Status::Passed),
+        "every follow-up was decided"
+    );
+    assert_eq!(community.state().actions[&first].status, Status::Passed);
+
+    // Given a trigger that answers every message with eight (exponential within the depth bound)
+    let mut community = community_with_fanout();
+    let before = community.state().actions.len();
+    community
+        .propose("member-1", "slack.post_message", &[("text", "hi")])
+        .expect("accepted");
+    // Then one entry causes at most FOLLOW_UPS_PER_ENTRY_MAX follow-ups
+    let created = community.state().actions.len() - before - 1;
+    assert_eq!(created, ostrom::engine::FOLLOW_UPS_PER_ENTRY_MAX);
+}
+
+fn community_with_fanout() -> Community {
+    let mut community = community("testing", 2, 9);
+    community.add_policy(
+        "fanout",
+        "trigger",
+        "slack.post_message",
+        "0",
+        "fn filter(a, p) { true }\nfn check(a, p) { for i in 0..8 { propose(\"slack.post_message\", #{ text: `echo ${i}` }); } PASSED }",
+    );
+    community
+}

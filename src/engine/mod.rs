@@ -48,6 +48,9 @@ use crate::policy::{CompileError, Compiled, Http, Input, LiveHttp, NoHttp, Runti
 pub const ENGINE_STEPS_PER_ENTRY_MAX: usize = 1 << 21;
 /// How deep a chain of follow-up proposals may go.
 pub const FOLLOW_UP_DEPTH_MAX: u32 = 8;
+/// Follow-up proposals one entry may cause in all (policies proposing follow-ups whose
+/// policies propose follow-ups would otherwise grow exponentially within the depth bound).
+pub const FOLLOW_UPS_PER_ENTRY_MAX: usize = 64;
 /// Due proposals one tick visits at most; the rest wait for the next tick.
 pub const TICK_DUE_MAX: usize = 100_000;
 /// The periodic sweep's default interval (the server's; scenarios sweep at every step).
@@ -99,6 +102,8 @@ pub struct Engine {
     http: HttpSource,
     /// The live gateway for the community's current allowlist, built once per allowlist.
     live_http: Option<(Vec<String>, Arc<dyn Http>)>,
+    /// Follow-ups proposed since the entry being reacted to.
+    follow_ups_this_entry: usize,
 }
 
 impl Engine {
@@ -112,6 +117,7 @@ impl Engine {
             platforms,
             http,
             live_http: None,
+            follow_ups_this_entry: 0,
         }
     }
 
@@ -198,6 +204,7 @@ impl Engine {
     }
 
     fn run(&mut self, batch: &mut Batch<'_>, first: Work) {
+        self.follow_ups_this_entry = 0;
         let mut queue = VecDeque::from([first]);
         let mut steps = 0;
         while let Some(work) = queue.pop_front() {
@@ -251,7 +258,9 @@ impl Engine {
             return;
         }
         self.unschedule(id);
-        self.run_triggers(batch, id);
+        for follow_up in self.run_triggers(batch, id) {
+            queue.push_back(Work::Arrive(follow_up));
+        }
         let action = &batch.state().actions[&id];
         if action.status != Status::Proposed {
             return;
@@ -278,7 +287,10 @@ impl Engine {
         self.decide(batch, id, Phase::Arrival, queue);
     }
 
-    fn run_triggers(&mut self, batch: &mut Batch<'_>, id: ActionId) {
+    /// Run every matching trigger policy on an arriving action; returns the follow-ups they
+    /// proposed.
+    fn run_triggers(&mut self, batch: &mut Batch<'_>, id: ActionId) -> Vec<ActionId> {
+        let mut proposed = Vec::new();
         let action_type = batch.state().actions[&id].spec.action_type().to_owned();
         let triggers: Vec<Policy> = batch
             .state()
@@ -297,10 +309,9 @@ impl Engine {
             };
             let http = self.http_for(batch.state());
             let state = batch.state();
-            let Some(action) = state.actions.get(&id) else {
-                return;
-            };
-            let Some(current) = state.policies.get(&policy.id) else {
+            let (Some(action), Some(current)) =
+                (state.actions.get(&id), state.policies.get(&policy.id))
+            else {
                 continue;
             };
             let input = Input {
@@ -313,14 +324,11 @@ impl Engine {
             let effects = match self.runtime.filter(&compiled, &input) {
                 Ok(false) => continue,
                 Ok(true) => {
-                    let mut effects = self.runtime.run(
-                        &compiled,
-                        &input,
-                        Steps {
-                            initialize: true,
-                            notify: true,
-                        },
-                    );
+                    let steps = Steps {
+                        initialize: true,
+                        notify: true,
+                    };
+                    let mut effects = self.runtime.run(&compiled, &input, steps);
                     effects.ran.insert(0, "filter".to_owned());
                     // A trigger reacts; it never executes or decides the action.
                     effects.execute = false;
@@ -335,9 +343,10 @@ impl Engine {
             if let Some(entry) =
                 self.record_evaluation(batch, id, &policy, Phase::Trigger, effects.clone())
             {
-                self.follow_ups(batch, id, &policy, &effects, entry.entry().seq);
+                proposed.extend(self.follow_ups(batch, id, &policy, &effects, entry.entry().seq));
             }
         }
+        proposed
     }
 
     fn record_evaluation(
@@ -372,6 +381,10 @@ impl Engine {
             return proposed;
         }
         for action in &effects.follow_ups {
+            if self.follow_ups_this_entry >= FOLLOW_UPS_PER_ENTRY_MAX {
+                break;
+            }
+            self.follow_ups_this_entry += 1;
             let record = Record::PolicyProposed {
                 evaluation_seq,
                 by_action: by,
