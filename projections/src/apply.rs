@@ -528,7 +528,7 @@ impl Authority for GovernanceState {
         }
     }
 
-    fn admit_statement(&self, signed: &Signed) -> Result<(), Refusal> {
+    fn admit_statement(&self, signed: &Signed, at_ms: u64) -> Result<(), Refusal> {
         let statement = &signed.statement;
         let member = statement.member.as_str();
         let sequencer = self.community.as_ref().map(|community| community.sequencer);
@@ -635,7 +635,7 @@ impl Authority for GovernanceState {
                 self.may_propose(member, action)
                     .map_err(refuse("not_permitted"))?;
                 if let Some(at) = not_before_ms {
-                    if *at > self.position.at_ms + NOT_BEFORE_AHEAD_MS_MAX {
+                    if *at > at_ms + NOT_BEFORE_AHEAD_MS_MAX {
                         return Err(Refusal::new(
                             "bad_param",
                             "not_before is more than ten years away",
@@ -647,10 +647,7 @@ impl Authority for GovernanceState {
             StatementBody::VoteCast { action, value } => {
                 needs_member(self)?;
                 let found = self.open_action(action)?;
-                if found
-                    .not_before_ms
-                    .is_some_and(|at| at > self.position.at_ms)
-                {
+                if found.not_before_ms.is_some_and(|at| at > at_ms) {
                     return Err(Refusal::new(
                         "proposal_closed",
                         format!("proposal {action} is not open for votes yet"),

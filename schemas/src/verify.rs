@@ -65,7 +65,8 @@ pub trait Authority {
     fn tip(&self) -> ChainTip;
     /// `Err(reason)` if `signed` may not be appended now (unknown member, wrong key,
     /// replayed counter, vote on an unknown action, ...).
-    fn admit_statement(&self, signed: &Signed) -> Result<(), Refusal>;
+    /// `at_ms` is the time of the entry that would carry it.
+    fn admit_statement(&self, signed: &Signed, at_ms: u64) -> Result<(), Refusal>;
     fn admit_record(&self, record: &Record) -> Result<(), Refusal>;
     /// For a recovery: the trustees (name and bound key) and the threshold.
     fn trustees(&self) -> (Vec<(String, Option<PublicKey>)>, u64);
@@ -412,7 +413,7 @@ fn admit_checked(entry: &Entry, authority: &impl Authority) -> Result<(), BadEnt
                 || !matches!(signed.statement.body, StatementBody::CommunityFounded(_))
             {
                 authority
-                    .admit_statement(signed)
+                    .admit_statement(signed, entry.at_ms)
                     .map_err(|refusal| BadEntry::refused(seq, refusal))?;
             }
         }

@@ -150,7 +150,7 @@ impl Authority for TestLedger {
         self.tip.clone()
     }
 
-    fn admit_statement(&self, signed: &ostrom_schemas::Signed) -> Result<(), Refusal> {
+    fn admit_statement(&self, signed: &ostrom_schemas::Signed, _at_ms: u64) -> Result<(), Refusal> {
         // As in projections: an author with no statement yet has last counter 0, so every
         // author's counters start at 1.
         let last = self.counters.get(&signed.author).copied().unwrap_or(0);
