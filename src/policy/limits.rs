@@ -19,6 +19,12 @@ pub const POLICY_OPERATIONS_MAX: u64 = 1_000_000;
 /// operations are cheap to count but expensive to run (see `budget`). It also bounds the
 /// memory a script can fill through the few paths Rhai does not size-check (assigning
 /// new keys of a map, items of an array): about a gigabyte per second of running.
+///
+/// This is a deliberate departure from "no clock in policy evaluation" (DESIGN.md §4): the
+/// only place wall time reaches a policy, and only to stop it. The fault it causes is
+/// recorded in the log like any other, so replay stays deterministic; verification by
+/// re-execution must treat such a fault (`policy::is_time_limit`) as one it may not be able
+/// to reproduce on another machine.
 pub const POLICY_CPU_TIME_MAX_MS: u64 = 500;
 /// How many operations run between two looks at the CPU-time backstop.
 pub const POLICY_OPERATIONS_CHECK_INTERVAL: u64 = 256;
