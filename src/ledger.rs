@@ -501,6 +501,18 @@ pub fn replay_from_store(
     state: &mut GovernanceState,
     bar: &ProgressBar,
 ) -> Result<(), LedgerError> {
+    replay_until(store, community, state, u64::MAX, bar)
+}
+
+/// `replay_from_store`, stopping before seq `end`: the state as of entry `end - 1` (time
+/// travel: what governance looked like at any point of the log).
+pub fn replay_until(
+    store: &dyn LogStore,
+    community: CommunityId,
+    state: &mut GovernanceState,
+    end: u64,
+    bar: &ProgressBar,
+) -> Result<(), LedgerError> {
     let from = state.position.next_seq;
     let reader_failed = std::sync::Mutex::new(None);
     let reader_failed = &reader_failed;
@@ -519,6 +531,7 @@ pub fn replay_from_store(
             let mut pending = Vec::with_capacity(VERIFY_CHUNK_ENTRIES);
             for item in stream {
                 match item {
+                    Ok((seq, _)) if seq >= end => break,
                     Ok((_, bytes)) => pending.push(bytes),
                     Err(error) => {
                         let _ = chunks.send(Err(error));

@@ -528,3 +528,72 @@ fn procedures_generate_policies_that_check_and_can_be_proposed() {
         "bad_param"
     );
 }
+
+#[test]
+fn time_travel_shows_governance_as_of_a_seq_and_what_changed_since() {
+    // Given a testing-kit community whose governance changed after founding
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path();
+    ok(
+        data,
+        &[
+            "init", "--name", "lab", "--kit", "testing", "--member", "alice", "--member", "bob",
+        ],
+    );
+    ok(
+        data,
+        &[
+            "propose",
+            "--as",
+            "alice",
+            "add_role",
+            "role=moderators",
+            "execute=slack.pin_message",
+        ],
+    );
+    ok(
+        data,
+        &[
+            "propose",
+            "--as",
+            "alice",
+            "grant_role",
+            "role=moderators",
+            "members=bob",
+        ],
+    );
+    ok(
+        data,
+        &[
+            "propose",
+            "--as",
+            "bob",
+            "add_document",
+            "name=rules",
+            "text=be kind",
+        ],
+    );
+    let head = log_length(data) as u64 - 1;
+    // When the state is read as of genesis
+    let then: serde_json::Value =
+        serde_json::from_str(&ok(data, &["state", "--json", "--at", "0"])).expect("json");
+    // Then none of the later changes are in it
+    assert!(then["roles"].get("moderators").is_none());
+    assert!(then["documents"].get("rules").is_none());
+    assert_eq!(then["position"]["next_seq"], 1);
+    // And the diff from genesis to now lists exactly what changed
+    let diff = ok(data, &["diff", "0", &head.to_string()]);
+    let lines: Vec<&str> = diff.lines().collect();
+    assert_eq!(
+        lines,
+        vec!["+ role \"moderators\"", "+ document \"rules\""],
+        "{diff}"
+    );
+    let grant = ok(data, &["diff", "3", &head.to_string()]);
+    assert!(grant.contains("~ role \"moderators\": + bob"), "{grant}");
+    assert_eq!(
+        ok(data, &["diff", "0", "0"]).trim(),
+        "no governance changes between seq 0 and seq 0"
+    );
+    assert_eq!(refused(data, &["state", "--at", "999"]), "bad_param");
+}

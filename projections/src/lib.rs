@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod constitution;
+pub mod diff;
 pub mod state;
 
 pub use apply::apply;

@@ -124,6 +124,29 @@ pub fn run(cli: Cli) -> Result<()> {
                     replay(store, community, matches!(command, Command::Verify { .. }))
                 }
                 Command::Log { from, limit, json } => log(&*store, community, from, limit, json),
+                Command::State { json, at: Some(at) } => {
+                    let state = state_at(&*store, community, at, &mut GovernanceState::default())?;
+                    show_state(&state, json)
+                }
+                Command::Diff { from, to } => {
+                    if from > to {
+                        return Err(CliError::new(
+                            "bad_param",
+                            "diff FROM TO: FROM must not be after TO",
+                        ));
+                    }
+                    let before =
+                        state_at(&*store, community, from, &mut GovernanceState::default())?;
+                    let after = state_at(&*store, community, to, &mut before.clone())?;
+                    let changes = ostrom_projections::diff::diff(&before, &after);
+                    if changes.is_empty() {
+                        println!("no governance changes between seq {from} and seq {to}");
+                    }
+                    for change in changes {
+                        println!("{change}");
+                    }
+                    Ok(())
+                }
                 Command::Export { out } => {
                     let ledger = Ledger::open(store, community, None, show_progress)?;
                     export_log(&ledger, &out)
@@ -226,7 +249,7 @@ pub fn run(cli: Cli) -> Result<()> {
                             };
                             submit(&mut ledger, &keys, &member, body).map(|seq| println!("{seq}"))
                         }
-                        Command::State { json } => show_state(ledger.state(), json),
+                        Command::State { json, .. } => show_state(ledger.state(), json),
                         _ => unreachable!("every command is handled above"),
                     }
                 }
@@ -821,4 +844,36 @@ fn check_policy(file: &Path) -> Result<()> {
         file.display()
     );
     Ok(())
+}
+
+/// The state as of seq `at` (entries 0..=at), verified; `state` may already hold a prefix.
+fn state_at(
+    store: &dyn LogStore,
+    community: CommunityId,
+    at: u64,
+    state: &mut GovernanceState,
+) -> Result<GovernanceState> {
+    let length = store.len(community)?;
+    if at >= length {
+        return Err(CliError::new(
+            "bad_param",
+            format!("seq {at} is not in the log (it has {length} entries)"),
+        ));
+    }
+    let bar = if std::io::stderr().is_terminal() && at > VERIFY_CHUNK_ENTRIES as u64 {
+        progress_bar(at + 1 - state.position.next_seq, "replaying")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    crate::ledger::replay_until(store, community, state, at + 1, &bar).map_err(
+        |error| match error {
+            LedgerError::Invalid(bad) => CliError::new(
+                bad.code,
+                format!("verification failed at entry {}: {}", bad.seq, bad.reason),
+            ),
+            other => other.into(),
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(state.clone())
 }

@@ -103,7 +103,13 @@ pub enum Command {
     State {
         #[arg(long)]
         json: bool,
+        /// The state as of this seq (after applying it), replayed and verified from genesis.
+        #[arg(long)]
+        at: Option<u64>,
     },
+    /// What changed in policies, roles, permissions, documents and trustees from the state
+    /// as of seq A to the state as of seq B (what to look at before voting on a rollback).
+    Diff { from: u64, to: u64 },
     /// Write the community's log to a self-describing export file.
     Export {
         #[arg(long)]
