@@ -36,7 +36,7 @@ use ostrom_schemas::action::{
 use ostrom_schemas::entry::statement_signing_digest;
 use ostrom_schemas::record::{Effects, Evaluation, Outcome, Phase, PolicyFault, Record};
 use ostrom_schemas::verify::{Refusal, Sealable};
-use ostrom_schemas::{ActionId, Body, Hash, Signed, StatementBody, Value, VerifiedEntry};
+use ostrom_schemas::{ActionId, Body, Hash, PolicyId, Signed, StatementBody, Value, VerifiedEntry};
 
 use crate::ledger::{Batch, Reactor};
 use crate::policy::{CompileError, Compiled, Http, Input, LiveHttp, NoHttp, Runtime, Steps};
@@ -81,6 +81,9 @@ pub enum HttpSource {
     /// A fixed gateway (scenario runs serve canned responses; verification replays).
     Fixed(Arc<dyn Http>),
 }
+
+/// A policy at a version: what a proposal is pinned to and an evaluation names.
+type Pin = (PolicyId, Hash);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Work {
@@ -292,25 +295,25 @@ impl Engine {
     fn run_triggers(&mut self, batch: &mut Batch<'_>, id: ActionId) -> Vec<ActionId> {
         let mut proposed = Vec::new();
         let action_type = batch.state().actions[&id].spec.action_type().to_owned();
-        let triggers: Vec<Policy> = batch
+        let triggers: Vec<Pin> = batch
             .state()
             .policies_for_selection(PolicyKind::Trigger, &action_type)
             .into_iter()
-            .cloned()
+            .map(|policy| (policy.id, policy.version))
             .collect();
-        for policy in triggers {
-            let compiled = match self.compile(&policy) {
+        for pin in triggers {
+            let compiled = match self.compile(&batch.state().policies[&pin.0]) {
                 Ok(compiled) => compiled,
                 Err(error) => {
                     let effects = fault_effects("filter", &error.message, error.line, error.column);
-                    self.record_evaluation(batch, id, &policy, Phase::Trigger, effects);
+                    self.record_evaluation(batch, id, pin, Phase::Trigger, effects);
                     continue;
                 }
             };
             let http = self.http_for(batch.state());
             let state = batch.state();
             let (Some(action), Some(current)) =
-                (state.actions.get(&id), state.policies.get(&policy.id))
+                (state.actions.get(&id), state.policies.get(&pin.0))
             else {
                 continue;
             };
@@ -341,9 +344,9 @@ impl Engine {
                 }
             };
             if let Some(entry) =
-                self.record_evaluation(batch, id, &policy, Phase::Trigger, effects.clone())
+                self.record_evaluation(batch, id, pin, Phase::Trigger, effects.clone())
             {
-                proposed.extend(self.follow_ups(batch, id, &policy, &effects, entry.entry().seq));
+                proposed.extend(self.follow_ups(batch, id, pin.0, &effects, entry.entry().seq));
             }
         }
         proposed
@@ -353,13 +356,13 @@ impl Engine {
         &mut self,
         batch: &mut Batch<'_>,
         id: ActionId,
-        policy: &Policy,
+        policy: Pin,
         phase: Phase,
         effects: Effects,
     ) -> Option<VerifiedEntry> {
         let evaluation = Evaluation {
             action: id,
-            policy: Some((policy.id, policy.version)),
+            policy: Some(policy),
             phase,
             at_ms: batch.at_ms(),
             effects,
@@ -371,7 +374,7 @@ impl Engine {
         &mut self,
         batch: &mut Batch<'_>,
         by: ActionId,
-        policy: &Policy,
+        policy: PolicyId,
         effects: &Effects,
         evaluation_seq: u64,
     ) -> Vec<ActionId> {
@@ -388,7 +391,7 @@ impl Engine {
             let record = Record::PolicyProposed {
                 evaluation_seq,
                 by_action: by,
-                policy: policy.id,
+                policy,
                 action: action.clone(),
             };
             if let Some(entry) = self.seal(batch, record) {
@@ -427,14 +430,14 @@ impl Engine {
         let http = self.http_for(state);
 
         let (policy, compiled, mut effects) = if selecting {
-            let candidates: Vec<Policy> = state
+            let candidates: Vec<Pin> = state
                 .policies_for_selection(action.kind, action.spec.action_type())
                 .into_iter()
-                .cloned()
+                .map(|policy| (policy.id, policy.version))
                 .collect();
             let mut chosen = None;
             for policy in candidates {
-                let compiled = match self.compile(&policy) {
+                let compiled = match self.compile(&batch.state().policies[&policy.0]) {
                     Ok(compiled) => compiled,
                     Err(error) => {
                         let effects =
@@ -447,7 +450,7 @@ impl Engine {
                 let input = Input {
                     state,
                     action: &state.actions[&id],
-                    policy: &state.policies[&policy.id],
+                    policy: &state.policies[&policy.0],
                     now_ms: now,
                     http: &*http,
                 };
@@ -495,9 +498,8 @@ impl Engine {
                 }
             }
         } else {
-            let (policy_id, _) = action.governing.expect("arrived and not stale: governed");
-            let policy = state.policies[&policy_id].clone();
-            match self.compile(&policy) {
+            let policy = action.governing.expect("arrived and not stale: governed");
+            match self.compile(&state.policies[&policy.0]) {
                 Ok(compiled) => (policy, Some(compiled), Effects::default()),
                 Err(error) => {
                     let effects = fault_effects("check", &error.message, error.line, error.column);
@@ -512,7 +514,7 @@ impl Engine {
             let input = Input {
                 state,
                 action,
-                policy: &state.policies[&policy.id],
+                policy: &state.policies[&policy.0],
                 now_ms: now,
                 http: &*http,
             };
@@ -550,14 +552,14 @@ impl Engine {
         } else {
             effects.next_check_at_ms
         };
-        let Some(entry) = self.record_evaluation(batch, id, &policy, phase, effects.clone()) else {
+        let Some(entry) = self.record_evaluation(batch, id, policy, phase, effects.clone()) else {
             return;
         };
         match next_check {
             Some(due) => self.schedule(id, due),
             None => self.unschedule(id),
         }
-        for follow_up in self.follow_ups(batch, id, &policy, &effects, entry.entry().seq) {
+        for follow_up in self.follow_ups(batch, id, policy.0, &effects, entry.entry().seq) {
             queue.push_back(Work::Arrive(follow_up));
         }
         if execute {
