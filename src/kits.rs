@@ -3,7 +3,7 @@
 //! A kit is materialised into the genesis entry (and into a recovery restart), so a log
 //! never depends on this file: changing a kit here changes new communities only.
 
-use ostrom_schemas::action::{Permissions, PolicyKind, PolicySpec, RoleSpec};
+use ostrom_schemas::action::{check_name, Permissions, PolicyKind, PolicySpec, RoleSpec};
 use ostrom_schemas::entry::{community_id, sign_statement};
 use ostrom_schemas::statement::{Founding, MemberSpec, Statement};
 use ostrom_schemas::{Signed, SigningKey, StatementBody};
@@ -293,4 +293,52 @@ pub fn kit(name: &str, founder: &str) -> Result<Kit, String> {
         roles,
         policies,
     })
+}
+
+/// Check what founding a community needs (the CLI's `init` and the API's founding share
+/// it): plain names, no member twice, trustees among the members, a threshold between 1
+/// and the trustees, a known kit. Returns the threshold (a majority of trustees unless
+/// given).
+pub fn check_founding(
+    name: &str,
+    kit_name: &str,
+    members: &[String],
+    trustees: &[String],
+    threshold: Option<u64>,
+) -> Result<u64, String> {
+    check_name("name", name).map_err(|error| error.to_string())?;
+    let founder = members
+        .first()
+        .ok_or_else(|| "a community needs at least one member".to_owned())?;
+    for member in members {
+        check_name("member", member).map_err(|error| error.to_string())?;
+    }
+    let mut unique = members.to_vec();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != members.len() {
+        return Err("a member is listed twice".into());
+    }
+    if let Some(trustee) = trustees.iter().find(|trustee| !members.contains(trustee)) {
+        return Err(format!("trustee {trustee} is not a founding member"));
+    }
+    if trustees.len() > ostrom_schemas::limits::TRUSTEES_MAX {
+        return Err(format!(
+            "at most {} trustees",
+            ostrom_schemas::limits::TRUSTEES_MAX
+        ));
+    }
+    let threshold = threshold.unwrap_or(if trustees.is_empty() {
+        0
+    } else {
+        trustees.len() as u64 / 2 + 1
+    });
+    if !trustees.is_empty() && (threshold < 1 || threshold > trustees.len() as u64) {
+        return Err("the threshold must be between 1 and the number of trustees".into());
+    }
+    if trustees.is_empty() && threshold != 0 {
+        return Err("a threshold needs trustees".into());
+    }
+    kit(kit_name, founder)?;
+    Ok(threshold)
 }

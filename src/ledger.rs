@@ -171,6 +171,10 @@ pub trait Reactor {
     fn refused(&mut self, _batch: &mut Batch<'_>, _statement: &Signed, _refusal: &Refusal) {}
     /// Time has passed: act on what is due by `batch.at_ms()`.
     fn tick(&mut self, _batch: &mut Batch<'_>) {}
+    /// The next instant (sequencer ms) at which `tick` has something to do, if any.
+    fn next_due(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Reacts to nothing.
@@ -184,6 +188,7 @@ pub struct Batch<'a> {
     key: &'a SigningKey,
     at_ms: u64,
     bytes: Vec<Vec<u8>>,
+    entries: Vec<VerifiedEntry>,
 }
 
 impl Batch<'_> {
@@ -203,6 +208,7 @@ impl Batch<'_> {
             .map_err(|bad| Refusal::new(bad.code, bad.reason))?;
         apply(self.state, &verified);
         self.bytes.push(encoded);
+        self.entries.push(verified.clone());
         Ok(verified)
     }
 }
@@ -213,6 +219,9 @@ pub struct SealedBatch {
     pub first: u64,
     /// Canonical bytes of the sealed entries, in order.
     pub bytes: Vec<Vec<u8>>,
+    /// Every sealed entry (items and what the reactor sealed after them), in order: what
+    /// read models apply once the batch is durable.
+    pub entries: Vec<VerifiedEntry>,
     /// One result per item: its entry, or why it was refused.
     pub results: Vec<Result<VerifiedEntry, Refusal>>,
 }
@@ -303,6 +312,11 @@ impl Ledger {
         self.sequencer.is_some()
     }
 
+    /// The sequencer key, when this data directory holds it.
+    pub fn sequencer(&self) -> Option<&SigningKey> {
+        self.sequencer.as_ref()
+    }
+
     pub fn state(&self) -> &GovernanceState {
         &self.state
     }
@@ -387,6 +401,7 @@ impl Ledger {
             key: &key,
             at_ms,
             bytes: Vec::with_capacity(items.len()),
+            entries: Vec::with_capacity(items.len()),
         };
         if tick {
             reactor.tick(&mut batch);
@@ -420,6 +435,7 @@ impl Ledger {
         Ok(SealedBatch {
             first,
             bytes: batch.bytes,
+            entries: batch.entries,
             results,
         })
     }

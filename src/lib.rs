@@ -17,6 +17,9 @@
 //! - [`writer`]: the single writer thread of a log: concurrent submissions become group
 //!   commits.
 //! - [`clock`]: the only place the wall clock is read.
+//! - [`server`]: `ostrom serve`: every community of a data directory behind the HTTP API
+//!   (axum), with bearer tokens, live entry streams, timers, and reads that never wait on
+//!   writes.
 //! - [`cli`]: the `ostrom` command line.
 //!
 //! Invariants, stated as what is absent:
@@ -39,5 +42,6 @@ pub mod ledger;
 pub mod policy;
 pub mod procedures;
 pub mod scenario;
+pub mod server;
 pub mod store;
 pub mod writer;

@@ -11,17 +11,27 @@
 //!    the batch), then answer every submitter.
 //!
 //! So batch k+1 is sealed while batch k is being made durable. Nobody is answered before
-//! the store acknowledged their entry. If a write fails, every batch sealed on top of it
+//! the store acknowledged their entry, and read models (the server's published views) see a
+//! batch before anybody who submitted to it is answered, so an acknowledged write is always
+//! visible to the writer's next read.
+//!
+//! Besides statements signed elsewhere, the writer takes statements it signs itself on a
+//! member's behalf (the server authenticated the member by a bearer token): their counters
+//! are assigned in queue order by the check stage, the only place that could keep them
+//! strictly increasing in the order they are sealed. A tick asks for a batch even when
+//! nothing was submitted, so timers and sweeps run on an idle community. If a write fails, every batch sealed on top of it
 //! fails too (the store refuses them at the wrong seq), and the seal stage rebuilds its
 //! state from the store before it seals again: nothing that was not durable survives.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use ostrom_schemas::verify::{CheckedStatement, Refusal, Sealable};
-use ostrom_schemas::{CommunityId, Hash, Signed};
+use ostrom_schemas::statement::{Evidence, Statement};
+use ostrom_schemas::verify::{self, CheckedStatement, Refusal, Sealable};
+use ostrom_schemas::{CommunityId, Hash, Signed, SigningKey, StatementBody, VerifiedEntry};
+use rayon::prelude::*;
 
 use crate::ledger::{Ledger, Reactor};
 use crate::store::LogStore;
@@ -52,6 +62,9 @@ pub enum SubmitError {
     Store(String),
     #[error("the writer has stopped")]
     Stopped,
+    /// The writer's queue is full: the caller should retry shortly.
+    #[error("too many writes are waiting; retry shortly")]
+    Overloaded,
 }
 
 impl SubmitError {
@@ -60,25 +73,104 @@ impl SubmitError {
             SubmitError::Refused(refusal) => refusal.code,
             SubmitError::Store(_) => "store_error",
             SubmitError::Stopped => "unavailable",
+            SubmitError::Overloaded => "overloaded",
         }
     }
 }
 
-type Reply = Sender<Result<Receipt, SubmitError>>;
+/// Where an answer goes: a thread blocked in [`Pending::wait`], or an async task.
+enum Reply {
+    Blocking(Sender<Result<Receipt, SubmitError>>),
+    Async(tokio::sync::oneshot::Sender<Result<Receipt, SubmitError>>),
+}
 
-struct Submission {
-    signed: Signed,
-    reply: Reply,
+impl Reply {
+    /// A submitter that gave up waiting is no reason to stop, so failures are ignored.
+    fn send(self, answer: Result<Receipt, SubmitError>) {
+        match self {
+            Reply::Blocking(sender) => {
+                let _ = sender.send(answer);
+            }
+            Reply::Async(sender) => {
+                let _ = sender.send(answer);
+            }
+        }
+    }
+}
+
+enum Submission {
+    /// A statement its author signed.
+    Signed { signed: Signed, reply: Reply },
+    /// A statement the sequencer signs for `member`, whom the caller authenticated.
+    OnBehalf {
+        member: String,
+        evidence: Option<Evidence>,
+        body: StatementBody,
+        reply: Reply,
+    },
+    /// Run what is due, even if nothing else arrives; answered with the head after it.
+    Tick { reply: Reply },
+    /// Finish what was submitted before, then stop every stage.
+    Close,
 }
 
 struct Checked {
     items: Vec<(Result<CheckedStatement, Refusal>, Reply)>,
+    ticks: Vec<Reply>,
+}
+
+/// Called on the flush thread with every entry of a group commit once it is durable, before
+/// anybody who submitted to it is answered.
+pub type OnDurable = Box<dyn FnMut(&[VerifiedEntry]) + Send>;
+
+/// What a writer is started with besides its ledger and reactor.
+pub struct WriterOptions {
+    /// The sequencer clock for each batch.
+    pub clock: fn() -> u64,
+    /// Read models to feed with durable entries.
+    pub on_durable: Option<OnDurable>,
+    /// Where the seal stage publishes the reactor's next due instant after every batch
+    /// (`u64::MAX`: nothing due), and whom it wakes when that instant moves earlier.
+    pub next_due: Option<Arc<NextDue>>,
+}
+
+/// The reactor's next due instant, shared with whoever schedules ticks.
+pub struct NextDue {
+    at_ms: AtomicU64,
+    changed: Box<dyn Fn() + Send + Sync>,
+}
+
+impl NextDue {
+    /// `changed` is called (from the seal thread) when the due instant moves earlier.
+    pub fn new(changed: Box<dyn Fn() + Send + Sync>) -> NextDue {
+        NextDue {
+            at_ms: AtomicU64::new(u64::MAX),
+            changed,
+        }
+    }
+
+    /// The next due instant, if any.
+    pub fn get(&self) -> Option<u64> {
+        match self.at_ms.load(Ordering::Acquire) {
+            u64::MAX => None,
+            at => Some(at),
+        }
+    }
+
+    fn set(&self, at_ms: Option<u64>) {
+        let at_ms = at_ms.unwrap_or(u64::MAX);
+        let before = self.at_ms.swap(at_ms, Ordering::AcqRel);
+        if at_ms < before {
+            (self.changed)();
+        }
+    }
 }
 
 enum Flush {
     Batch {
         first: u64,
         bytes: Vec<Vec<u8>>,
+        entries: Vec<VerifiedEntry>,
         answers: Vec<(Reply, Result<Receipt, SubmitError>)>,
     },
     /// Answered once every batch before it has been flushed.
@@ -117,24 +209,55 @@ impl Writer {
         reactor: Box<dyn Reactor + Send>,
         clock: fn() -> u64,
     ) -> (Writer, WriterThreads) {
+        Writer::spawn_with(
+            ledger,
+            reactor,
+            WriterOptions {
+                clock,
+                on_durable: None,
+                next_due: None,
+            },
+        )
+    }
+
+    /// [`spawn`](Self::spawn) with read models to feed and a due instant to publish.
+    pub fn spawn_with(
+        ledger: Ledger,
+        reactor: Box<dyn Reactor + Send>,
+        options: WriterOptions,
+    ) -> (Writer, WriterThreads) {
         let (queue, submissions) = bounded(WRITER_QUEUE_MAX);
         let (checked_out, checked_in) = bounded(WRITER_STAGE_DEPTH);
         let (flush_out, flush_in) = bounded(WRITER_STAGE_DEPTH);
         let failed = Arc::new(AtomicBool::new(false));
         let store = ledger.store().clone();
         let community = ledger.community();
+        let signer = ledger.sequencer().cloned().map(|key| OnBehalfSigner {
+            community,
+            counter: ledger.next_counter(&crate::keys::public(&key)),
+            key,
+        });
+        let WriterOptions {
+            clock,
+            on_durable,
+            next_due,
+        } = options;
         let spawn = |name: &str| std::thread::Builder::new().name(name.to_owned());
         let check = spawn("ostrom-check")
-            .spawn(move || check_stage(submissions, checked_out))
+            .spawn(move || check_stage(submissions, checked_out, signer))
             .expect("thread starts");
         let seal = {
             let failed = failed.clone();
             spawn("ostrom-seal")
-                .spawn(move || seal_stage(ledger, reactor, checked_in, flush_out, failed, clock))
+                .spawn(move || {
+                    seal_stage(
+                        ledger, reactor, checked_in, flush_out, failed, clock, next_due,
+                    )
+                })
                 .expect("thread starts")
         };
         let flush = spawn("ostrom-flush")
-            .spawn(move || flush_stage(store, community, flush_in, failed))
+            .spawn(move || flush_stage(store, community, flush_in, failed, on_durable))
             .expect("thread starts");
         (
             Writer { queue },
@@ -153,13 +276,98 @@ impl Writer {
     /// Submit without waiting: the answer arrives on the returned [`Pending`], so one
     /// caller (an async task, a connection) can have many statements in flight.
     pub fn enqueue(&self, signed: Signed) -> Pending {
+        self.send(|reply| Submission::Signed { signed, reply })
+    }
+
+    /// Submit a statement for `member`, signed by the sequencer key: the caller has
+    /// authenticated the member (a bearer token) and the log says the server vouched.
+    pub fn enqueue_on_behalf(
+        &self,
+        member: &str,
+        evidence: Option<Evidence>,
+        body: StatementBody,
+    ) -> Pending {
+        self.send(|reply| Submission::OnBehalf {
+            member: member.to_owned(),
+            evidence,
+            body,
+            reply,
+        })
+    }
+
+    /// Ask for a batch that runs whatever is due (timers, the sweep); answered once it is
+    /// durable, with the head after it.
+    pub fn enqueue_tick(&self) -> Pending {
+        self.send(|reply| Submission::Tick { reply })
+    }
+
+    fn send(&self, submission: impl FnOnce(Reply) -> Submission) -> Pending {
         let (reply, answer) = bounded(1);
-        let answer = match self.queue.send(Submission { signed, reply }) {
+        let answer = match self.queue.send(submission(Reply::Blocking(reply))) {
             Ok(()) => Some(answer),
             Err(_) => None,
         };
         Pending { answer }
     }
+
+    /// Stop the writer: what was submitted before is sealed and made durable, later
+    /// submissions are answered [`SubmitError::Stopped`]. Then [`WriterThreads::join`]
+    /// returns even while other handles exist.
+    pub fn close(&self) {
+        let _ = self.queue.send(Submission::Close);
+    }
+
+    /// [`enqueue`](Self::enqueue) for async callers: never blocks; a full queue is
+    /// [`SubmitError::Overloaded`] at once (load is shed, not queued without bound).
+    pub async fn submit_async(&self, signed: Signed) -> Result<Receipt, SubmitError> {
+        self.send_async(|reply| Submission::Signed { signed, reply })
+            .await
+    }
+
+    /// [`enqueue_on_behalf`](Self::enqueue_on_behalf) for async callers.
+    pub async fn submit_on_behalf_async(
+        &self,
+        member: &str,
+        evidence: Option<Evidence>,
+        body: StatementBody,
+    ) -> Result<Receipt, SubmitError> {
+        let member = member.to_owned();
+        self.send_async(|reply| Submission::OnBehalf {
+            member,
+            evidence,
+            body,
+            reply,
+        })
+        .await
+    }
+
+    /// [`enqueue_tick`](Self::enqueue_tick) for async callers.
+    pub async fn tick_async(&self) -> Result<Receipt, SubmitError> {
+        self.send_async(|reply| Submission::Tick { reply }).await
+    }
+
+    async fn send_async(
+        &self,
+        submission: impl FnOnce(Reply) -> Submission,
+    ) -> Result<Receipt, SubmitError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match self.queue.try_send(submission(Reply::Async(reply))) {
+            Ok(()) => {}
+            Err(crossbeam_channel::TrySendError::Full(_)) => return Err(SubmitError::Overloaded),
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                return Err(SubmitError::Stopped)
+            }
+        }
+        answer.await.map_err(|_| SubmitError::Stopped)?
+    }
+}
+
+/// The check stage's signer of on-behalf statements.
+struct OnBehalfSigner {
+    community: CommunityId,
+    key: SigningKey,
+    /// The counter the next on-behalf statement gets.
+    counter: u64,
 }
 
 /// The answer to an enqueued statement, once it is durable or refused.
@@ -174,26 +382,124 @@ impl Pending {
             None => Err(SubmitError::Stopped),
         }
     }
+
+    /// The answer, once there is one: for async callers, who must not block a runtime
+    /// thread (they wait on a blocking-friendly thread, or poll).
+    pub fn into_receiver(self) -> Option<Receiver<Result<Receipt, SubmitError>>> {
+        self.answer
+    }
 }
 
-fn check_stage(submissions: Receiver<Submission>, checked: Sender<Checked>) {
+/// A statement on its way through the check stage, in queue order.
+enum Incoming {
+    Signed(Signed),
+    OnBehalf(Statement),
+    Unsigned(Refusal),
+}
+
+fn check_stage(
+    submissions: Receiver<Submission>,
+    checked: Sender<Checked>,
+    mut signer: Option<OnBehalfSigner>,
+) {
     while let Ok(first) = submissions.recv() {
         let mut batch = vec![first];
         batch.extend(submissions.try_iter().take(WRITER_BATCH_MAX - 1));
-        let (statements, replies): (Vec<Signed>, Vec<Reply>) = batch
-            .into_iter()
-            .map(|submission| (submission.signed, submission.reply))
-            .unzip();
-        let verdicts = Ledger::check_statements(statements);
+        let mut incoming = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut ticks = Vec::new();
+        let mut closing = false;
+        for submission in batch {
+            match submission {
+                Submission::Close => {
+                    closing = true;
+                    break;
+                }
+                Submission::Signed { signed, reply } => {
+                    incoming.push(Incoming::Signed(signed));
+                    replies.push(reply);
+                }
+                Submission::OnBehalf {
+                    member,
+                    evidence,
+                    body,
+                    reply,
+                } => {
+                    // Counters are handed out here, in queue order, which is seal order.
+                    incoming.push(match signer.as_mut() {
+                        Some(signer) => {
+                            signer.counter += 1;
+                            Incoming::OnBehalf(Statement {
+                                community: signer.community,
+                                counter: signer.counter - 1,
+                                member,
+                                evidence,
+                                body,
+                            })
+                        }
+                        None => Incoming::Unsigned(Refusal::new(
+                            "read_only",
+                            "this node holds no sequencer key for the community",
+                        )),
+                    });
+                    replies.push(reply);
+                }
+                Submission::Tick { reply } => ticks.push(reply),
+            }
+        }
+        let verdicts = check_incoming(incoming, signer.as_ref());
         if checked
             .send(Checked {
                 items: verdicts.into_iter().zip(replies).collect(),
+                ticks,
             })
             .is_err()
+            || closing
         {
+            // Whatever is still queued is dropped with its reply channel: its submitter is
+            // answered `Stopped` rather than left waiting.
+            drop(submissions.try_iter().collect::<Vec<_>>());
             return;
         }
     }
+}
+
+/// Verify outside signatures (batched) and sign on-behalf statements (in parallel), keeping
+/// queue order.
+fn check_incoming(
+    incoming: Vec<Incoming>,
+    signer: Option<&OnBehalfSigner>,
+) -> Vec<Result<CheckedStatement, Refusal>> {
+    let outside: Vec<Signed> = incoming
+        .iter()
+        .filter_map(|item| match item {
+            Incoming::Signed(signed) => Some(signed.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut outside = if outside.is_empty() {
+        Vec::new()
+    } else {
+        Ledger::check_statements(outside)
+    }
+    .into_iter();
+    let signed_here: Vec<Option<Result<CheckedStatement, Refusal>>> = incoming
+        .into_par_iter()
+        .map(|item| match item {
+            Incoming::Signed(_) => None,
+            Incoming::OnBehalf(statement) => {
+                let signer = signer.expect("on-behalf statements only exist with a signer");
+                Some(Ok(verify::sign_checked(statement, &signer.key)))
+            }
+            Incoming::Unsigned(refusal) => Some(Err(refusal)),
+        })
+        .collect();
+    signed_here
+        .into_iter()
+        .map(|verdict| {
+            verdict.unwrap_or_else(|| outside.next().expect("one verdict per outside statement"))
+        })
+        .collect()
 }
 
 fn seal_stage(
@@ -203,13 +509,18 @@ fn seal_stage(
     flush: Sender<Flush>,
     failed: Arc<AtomicBool>,
     clock: fn() -> u64,
+    next_due: Option<Arc<NextDue>>,
 ) -> Ledger {
     while let Ok(first) = checked.recv() {
         let mut items = first.items;
+        let mut ticks = first.ticks;
         // Whatever else was checked meanwhile joins this batch (up to the batch bound).
         while items.len() < WRITER_BATCH_MAX {
             match checked.try_recv() {
-                Ok(more) => items.extend(more.items),
+                Ok(more) => {
+                    items.extend(more.items);
+                    ticks.extend(more.ticks);
+                }
                 Err(_) => break,
             }
         }
@@ -223,8 +534,8 @@ fn seal_stage(
             if let Err(error) = ledger.reload() {
                 let reason =
                     SubmitError::Store(format!("cannot reload after a failed write: {error}"));
-                for (_, reply) in items {
-                    let _ = reply.send(Err(reason.clone()));
+                for reply in items.into_iter().map(|(_, reply)| reply).chain(ticks) {
+                    reply.send(Err(reason.clone()));
                 }
                 continue;
             }
@@ -242,17 +553,29 @@ fn seal_stage(
                 Err(refusal) => answers.push((reply, Some(Err(SubmitError::Refused(refusal))))),
             }
         }
-        let (first, bytes, mut results) =
+        let (first, bytes, entries, mut results) =
             match ledger.seal_batch_with(sealable, clock(), &mut *reactor, true) {
-                Ok(sealed) => (sealed.first, sealed.bytes, sealed.results.into_iter()),
+                Ok(sealed) => (
+                    sealed.first,
+                    sealed.bytes,
+                    sealed.entries,
+                    sealed.results.into_iter(),
+                ),
                 Err(error) => {
                     let reason = SubmitError::Store(error.to_string());
-                    for (reply, _) in answers {
-                        let _ = reply.send(Err(reason.clone()));
+                    for reply in answers.into_iter().map(|(reply, _)| reply).chain(ticks) {
+                        reply.send(Err(reason.clone()));
                     }
                     continue;
                 }
             };
+        if let Some(next_due) = &next_due {
+            next_due.set(reactor.next_due());
+        }
+        let head = Receipt {
+            seq: ledger.state().position.next_seq,
+            hash: ledger.state().position.head,
+        };
         let answers = answers
             .into_iter()
             .map(|(reply, answer)| {
@@ -267,11 +590,13 @@ fn seal_stage(
                 });
                 (reply, answer)
             })
+            .chain(ticks.into_iter().map(|reply| (reply, Ok(head))))
             .collect();
         if flush
             .send(Flush::Batch {
                 first,
                 bytes,
+                entries,
                 answers,
             })
             .is_err()
@@ -295,12 +620,14 @@ fn flush_stage(
     community: CommunityId,
     batches: Receiver<Flush>,
     failed: Arc<AtomicBool>,
+    mut on_durable: Option<OnDurable>,
 ) {
     while let Ok(message) = batches.recv() {
         // Every sealed batch waiting here goes to the store in one append, under one fsync;
         // a barrier is answered after the batches queued before it.
         let mut first = None;
         let mut bytes = Vec::new();
+        let mut entries = Vec::new();
         let mut answers = Vec::new();
         let mut barriers = Vec::new();
         let mut next = Some(message);
@@ -310,6 +637,7 @@ fn flush_stage(
                 Flush::Batch {
                     first: batch_first,
                     bytes: batch_bytes,
+                    entries: batch_entries,
                     answers: batch_answers,
                 } => {
                     debug_assert!(
@@ -318,6 +646,7 @@ fn flush_stage(
                     );
                     first.get_or_insert(batch_first);
                     bytes.extend(batch_bytes);
+                    entries.extend(batch_entries);
                     answers.extend(batch_answers);
                 }
             }
@@ -331,9 +660,13 @@ fn flush_stage(
         };
         match written {
             Ok(()) => {
+                if let Some(on_durable) = on_durable.as_mut() {
+                    if !entries.is_empty() {
+                        on_durable(&entries);
+                    }
+                }
                 for (reply, answer) in answers {
-                    // A submitter that gave up waiting is no reason to stop.
-                    let _ = reply.send(answer);
+                    reply.send(answer);
                 }
             }
             Err(error) => {
@@ -344,7 +677,7 @@ fn flush_stage(
                         Ok(_) => Err(reason.clone()),
                         refused => refused,
                     };
-                    let _ = reply.send(answer);
+                    reply.send(answer);
                 }
             }
         }

@@ -5,12 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ostrom_projections::GovernanceState;
-use ostrom_schemas::action::{check_name, ActionSpec, ParamError};
+use ostrom_schemas::action::ActionSpec;
 use ostrom_schemas::entry::community_id;
 use ostrom_schemas::statement::MemberSpec;
 use ostrom_schemas::{ActionId, CommunityId, Entry, Params, StatementBody, Value, VoteValue};
 
-use super::{describe, Cli, Command, PolicyCommand};
+use super::{describe, Cli, Command, PolicyCommand, TokenCommand};
 use crate::clock;
 use crate::engine::{Engine, HttpSource, NoPlatforms};
 use crate::export;
@@ -109,6 +109,12 @@ pub fn run(cli: Cli) -> Result<()> {
             threshold,
         } => init(&cli.data, &name, &kit, &members, &trustees, threshold),
         Command::Import { file } => import(&cli.data, &file),
+        Command::Serve {
+            listen,
+            config,
+            operator_token,
+            log,
+        } => serve(&cli.data, listen, config, operator_token, log),
         command => {
             let store = open_store(&cli.data)?;
             let community = resolve_community(&*store, cli.community.as_deref())?;
@@ -151,6 +157,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     let ledger = Ledger::open(store, community, None, show_progress)?;
                     export_log(&ledger, &out)
                 }
+                Command::Token { command } => token(&cli.data, &*store, community, command),
                 command => {
                     let ledger = Ledger::open(store, community, sequencer, show_progress)?;
                     let mut ledger = Session::new(ledger);
@@ -258,6 +265,89 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+fn serve(
+    data: &Path,
+    listen: Option<String>,
+    config: Option<std::path::PathBuf>,
+    operator_token: Option<String>,
+    log: Option<String>,
+) -> Result<()> {
+    use crate::server::config::{Overrides, RawConfig};
+    let bad_config =
+        |error: crate::server::config::ConfigError| CliError::new("bad_config", error.to_string());
+    let raw = match config {
+        Some(path) => RawConfig::read(&path).map_err(bad_config)?,
+        None => RawConfig::default(),
+    };
+    let config = raw
+        .resolve(Overrides {
+            listen,
+            data: Some(data.to_path_buf()),
+            operator_token,
+            log,
+        })
+        .map_err(bad_config)?;
+    crate::server::run(config).map_err(|error| CliError::new(error.code(), error.to_string()))
+}
+
+fn token(
+    data: &Path,
+    store: &dyn LogStore,
+    community: CommunityId,
+    command: TokenCommand,
+) -> Result<()> {
+    let tokens = crate::server::tokens::TokenStore::open(data)
+        .map_err(|error| CliError::new(error.code(), error.to_string()))?;
+    let token_error =
+        |error: crate::server::tokens::TokenError| CliError::new(error.code(), error.to_string());
+    match command {
+        TokenCommand::Issue { member, label } => {
+            // Membership is checked against the verified log, not assumed.
+            let mut state = GovernanceState::default();
+            crate::ledger::replay_from_store(
+                store,
+                community,
+                &mut state,
+                &indicatif::ProgressBar::hidden(),
+            )?;
+            if !state.is_member(&member) {
+                return Err(CliError::new(
+                    "unknown_member",
+                    format!("{member} is not a member"),
+                ));
+            }
+            let (token, record) = tokens
+                .issue(community, &member, &label, clock::now_ms())
+                .map_err(token_error)?;
+            println!("{token}");
+            eprintln!(
+                "token {} for {member}; it is shown only this once",
+                record.id
+            );
+            Ok(())
+        }
+        TokenCommand::Revoke { id } => {
+            match tokens.get(&id) {
+                Some(record) if record.community == community => {}
+                _ => return Err(CliError::new("unknown_token", format!("no token {id}"))),
+            }
+            tokens.revoke(&id).map_err(token_error)?;
+            println!("revoked {id}");
+            Ok(())
+        }
+        TokenCommand::List => {
+            for record in tokens.list(community) {
+                let state = if record.revoked { "revoked" } else { "active" };
+                println!(
+                    "{}  {:<20} {:<8} {}",
+                    record.id, record.member, state, record.label
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
 fn store_path(data: &Path) -> std::path::PathBuf {
     data.join("store")
 }
@@ -320,38 +410,8 @@ fn init(
     trustees: &[String],
     threshold: Option<u64>,
 ) -> Result<()> {
-    let bad = |error: ParamError| CliError::new("bad_param", error.to_string());
-    check_name("name", name).map_err(bad)?;
-    for member in members {
-        check_name("member", member).map_err(bad)?;
-    }
-    let mut unique = members.to_vec();
-    unique.sort();
-    unique.dedup();
-    if unique.len() != members.len() {
-        return Err(CliError::new("bad_param", "a member is listed twice"));
-    }
-    if let Some(trustee) = trustees.iter().find(|trustee| !members.contains(trustee)) {
-        return Err(CliError::new(
-            "bad_param",
-            format!("trustee {trustee} is not a founding member"),
-        ));
-    }
-    let threshold = threshold.unwrap_or(if trustees.is_empty() {
-        0
-    } else {
-        trustees.len() as u64 / 2 + 1
-    });
-    if !trustees.is_empty() && (threshold < 1 || threshold > trustees.len() as u64) {
-        return Err(CliError::new(
-            "bad_param",
-            "--threshold must be between 1 and the number of trustees",
-        ));
-    }
-    if trustees.is_empty() && threshold != 0 {
-        return Err(CliError::new("bad_param", "--threshold needs --trustee"));
-    }
-    kits::kit(kit_name, &members[0]).map_err(|message| CliError::new("bad_param", message))?;
+    let threshold = kits::check_founding(name, kit_name, members, trustees, threshold)
+        .map_err(|message| CliError::new("bad_param", message))?;
 
     let store = create_store(data)?;
     if store
@@ -394,7 +454,17 @@ fn init(
         key_dir.save_member(member, key)?;
     }
     Ledger::found(store, signed, sequencer, clock::now_ms())?;
+    let tokens = crate::server::tokens::TokenStore::open(data)
+        .map_err(|error| CliError::new(error.code(), error.to_string()))?;
+    let (token, _) = tokens
+        .issue(community, &members[0], "founder", clock::now_ms())
+        .map_err(|error| CliError::new(error.code(), error.to_string()))?;
     println!("{community}");
+    println!("{token}");
+    eprintln!(
+        "the second line is {}'s API token for `ostrom serve`; it is shown only this once",
+        members[0]
+    );
     eprintln!(
         "founded {name:?} with the {kit_name} kit and {} members; keys are in {}",
         members.len(),

@@ -140,6 +140,46 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Serve every community of the data directory: the HTTP API under /api/v1 (OpenAPI at
+    /// /api/v1/openapi.json), timers and sweeps. Stops cleanly on SIGINT/SIGTERM.
+    Serve {
+        /// The address to listen on (IP:PORT; port 0 picks a free one) [default: 127.0.0.1:8080].
+        #[arg(long, env = "OSTROM_LISTEN")]
+        listen: Option<String>,
+        /// A TOML configuration file: listen, request_body_bytes_max, sweep_interval_ms,
+        /// operator_token, log, log_format. Flags and environment variables win over it.
+        #[arg(long, env = "OSTROM_CONFIG")]
+        config: Option<PathBuf>,
+        /// The operator token (founds communities and issues tokens over the API). Prefer
+        /// the environment or the config file to the command line.
+        #[arg(long, env = "OSTROM_OPERATOR_TOKEN", hide_env_values = true)]
+        operator_token: Option<String>,
+        /// Log filter, e.g. info or ostrom=debug [default: info].
+        #[arg(long, env = "OSTROM_LOG")]
+        log: Option<String>,
+    },
+    /// Bearer tokens for the HTTP API (while the server is stopped; a running server issues
+    /// them through POST /api/v1/communities/{id}/tokens).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token that speaks for a member; printed once, stored hashed.
+    Issue {
+        #[arg(long = "as")]
+        member: String,
+        /// A note for whoever lists tokens later.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Revoke a token by its id; it stops working at once.
+    Revoke { id: String },
+    /// List the community's tokens (ids, members, labels; never secrets).
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -789,4 +789,8 @@ impl Reactor for Engine {
             self.run(batch, work);
         }
     }
+
+    fn next_due(&self) -> Option<u64> {
+        Engine::next_due(self)
+    }
 }
