@@ -1,0 +1,280 @@
+//! `ostrom serve` over real HTTP on 127.0.0.1: the whole life of a proposal under the
+//! democracy kit (propose, vote, pass, execute, audit trail, live stream), the OpenAPI
+//! document, founding over the API, tokens, and a clean shutdown.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{found, ok, serve, token};
+use serde_json::{json, Value};
+
+/// Read a community's live stream on a thread; every `data:` payload arrives on the channel.
+fn listen(served: &common::Served, token: &str, path: &str) -> mpsc::Receiver<Value> {
+    let (sender, receiver) = mpsc::channel();
+    let response = reqwest::blocking::Client::builder()
+        .timeout(None)
+        .build()
+        .unwrap()
+        .get(served.url(path))
+        .bearer_auth(token)
+        .send()
+        .expect("the stream opens");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    std::thread::spawn(move || {
+        for line in BufReader::new(response).lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data: ") {
+                if sender
+                    .send(serde_json::from_str(data).expect("JSON"))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    receiver
+}
+
+/// Wait for the stream to deliver an entry of `kind`; returns every event seen until then.
+fn until_kind(events: &mpsc::Receiver<Value>, kind: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let event = events
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no {kind} entry arrived; saw {seen:?}"));
+        let done = event["audit"]["kind"] == kind;
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn a_proposal_lives_its_whole_life_over_http_under_the_democracy_kit() {
+    // Given a democracy of three with a token each, served on loopback.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (community, alice) = found(data, "town", "democracy", &["alice", "bob", "carol"]);
+    let bob = token(data, &community, "bob");
+    let served = serve(data, &[]);
+    let base = "/communities/town";
+    let events = listen(&served, &alice, &format!("{base}/events?from=0"));
+    let genesis = events.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(genesis["seq"], 0);
+    assert_eq!(genesis["audit"]["kind"], "CommunityFounded");
+
+    // When alice proposes a document,
+    let proposed = served.post(
+        &alice,
+        &format!("{base}/proposals"),
+        &json!({"action_type": "add_document", "params": {"name": "guidelines", "text": "Be kind."}}),
+    );
+    assert_eq!(proposed.status, 201, "{proposed:?}");
+    let action = proposed.body["action"].as_u64().unwrap();
+    assert_eq!(proposed.body["status"], "proposed");
+
+    // then it is open with its governing policy pinned,
+    let listed = served.get(&bob, &format!("{base}/proposals?status=proposed"));
+    assert_eq!(listed.status, 200);
+    let open = &listed.body["proposals"][0];
+    assert_eq!(open["id"], action);
+    assert_eq!(open["initiator"], "alice");
+    assert!(open["governing_policy"].is_u64());
+    assert!(open["governing_version"].is_string());
+
+    // and when alice and bob (a majority of three) vote yes, it passes and executes.
+    let first = served.post(
+        &alice,
+        &format!("{base}/proposals/{action}/votes"),
+        &json!({"value": "yes"}),
+    );
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_eq!(first.body["status"], "proposed");
+    let second = served.post(
+        &bob,
+        &format!("{base}/proposals/{action}/votes"),
+        &json!({"value": "yes"}),
+    );
+    assert_eq!(second.status, 201, "{second:?}");
+    assert_eq!(second.body["status"], "passed");
+
+    let proposal = served.get(&alice, &format!("{base}/proposals/{action}"));
+    assert_eq!(proposal.status, 200);
+    assert_eq!(proposal.body["status"], "passed");
+    assert_eq!(proposal.body["yes"], 2);
+    assert_eq!(proposal.body["vote_history"].as_array().unwrap().len(), 2);
+    assert!(
+        proposal.body["execution"]["Executed"].is_object(),
+        "{proposal:?}"
+    );
+    assert!(!proposal.body["evaluations"].as_array().unwrap().is_empty());
+
+    let documents = served.get(&bob, &format!("{base}/documents"));
+    assert_eq!(documents.body[0]["name"], "guidelines");
+    assert_eq!(documents.body[0]["text"], "Be kind.");
+
+    // Then the audit trail shows the execution, with the proposal's type and initiator,
+    let audit = served.get(
+        &alice,
+        &format!("{base}/audit?action={action}&outcome=executed"),
+    );
+    assert_eq!(audit.status, 200, "{audit:?}");
+    let rows = audit.body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["kind"], "ActionExecuted");
+    assert_eq!(rows[0]["action_type"], "add_document");
+    assert_eq!(rows[0]["member"], "alice");
+    let votes = served.get(&alice, &format!("{base}/audit?kind=VoteCast&member=bob"));
+    assert_eq!(votes.body["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(votes.body["rows"][0]["on_behalf"], true);
+
+    // and the live stream delivered every entry in order, ending with the execution.
+    let streamed = until_kind(&events, "ActionExecuted");
+    let seqs: Vec<u64> = streamed
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+
+    // The head names the state hash the CLI computes from the same log, after shutdown.
+    let head = served.get(&alice, &format!("{base}/head"));
+    let entries = head.body["entries"].as_u64().unwrap();
+    assert_eq!(entries, seqs.len() as u64 + 1);
+    let status = served.terminate();
+    assert!(
+        status.success(),
+        "a terminated server exits 0, got {status}"
+    );
+    let replay = ok(data, &["replay"]);
+    assert!(
+        replay.contains(head.body["state_hash"].as_str().unwrap()),
+        "replay {replay:?} vs head {head:?}"
+    );
+    ok(data, &["verify"]);
+}
+
+#[test]
+fn the_openapi_document_describes_every_route_and_the_error_shape() {
+    // Given a server, when the OpenAPI document is fetched without a token,
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), &[]);
+    let document: Value = served
+        .http
+        .get(served.url("/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    // then it is OpenAPI 3.1 with the proposal, vote, audit and stream routes and the error body.
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/communities",
+        "/communities/{community}/proposals",
+        "/communities/{community}/proposals/{action}/votes",
+        "/communities/{community}/audit",
+        "/communities/{community}/entries",
+        "/communities/{community}/events",
+        "/communities/{community}/statements",
+        "/communities/{community}/head",
+    ] {
+        assert!(paths.contains_key(path), "missing {path}");
+    }
+    assert!(paths["/communities/{community}/proposals"]["post"]["requestBody"].is_object());
+    assert!(document["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[test]
+fn an_operator_founds_a_community_over_the_api_and_its_founder_token_works_there_only() {
+    // Given a server with an operator token,
+    let dir = tempfile::tempdir().unwrap();
+    let operator = "o".repeat(40);
+    let served = serve(dir.path(), &["--operator-token", &operator]);
+
+    // when the operator founds a community,
+    let founded = served.post(
+        &operator,
+        "/communities",
+        &json!({"name": "guild", "kit": "testing", "members": [{"name": "ada"}, {"name": "lin"}]}),
+    );
+    assert_eq!(founded.status, 201, "{founded:?}");
+    let ada = founded.body["admin_token"].as_str().unwrap().to_owned();
+
+    // then the founder's token acts there at once (the testing kit passes everything),
+    let proposed = served.post(
+        &ada,
+        "/communities/guild/proposals",
+        &json!({"action_type": "add_role", "params": {"role": "stewards", "description": "keep things tidy"}}),
+    );
+    assert_eq!(proposed.status, 201, "{proposed:?}");
+    assert_eq!(proposed.body["status"], "passed");
+    let roles = served.get(&ada, "/communities/guild/roles");
+    assert!(roles
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "stewards"));
+
+    // a second community of the same name is refused, a member's token cannot found one,
+    let again = served.post(
+        &operator,
+        "/communities",
+        &json!({"name": "guild", "members": [{"name": "x"}]}),
+    );
+    assert_eq!((again.status, again.code()), (409, "community_exists"));
+    let by_member = served.post(
+        &ada,
+        "/communities",
+        &json!({"name": "other", "members": [{"name": "x"}]}),
+    );
+    assert_eq!(by_member.status, 403);
+
+    // and the founder can issue lin a token, which lin can revoke.
+    let issued = served.post(
+        &ada,
+        "/communities/guild/tokens",
+        &json!({"member": "ada", "label": "laptop"}),
+    );
+    assert_eq!(issued.status, 201, "{issued:?}");
+    let for_lin = served.post(&ada, "/communities/guild/tokens", &json!({"member": "lin"}));
+    assert_eq!((for_lin.status, for_lin.code()), (403, "wrong_member"));
+    let lin = served.post(
+        &operator,
+        "/communities/guild/tokens",
+        &json!({"member": "lin"}),
+    );
+    assert_eq!(lin.status, 201);
+    let lin_token = lin.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        served.get(&lin_token, "/communities/guild/me").body["member"],
+        "lin"
+    );
+    let revoked = served.delete(
+        &lin_token,
+        &format!(
+            "/communities/guild/tokens/{}",
+            lin.body["id"].as_str().unwrap()
+        ),
+    );
+    assert_eq!(revoked.status, 204);
+    let after = served.get(&lin_token, "/communities/guild/me");
+    assert_eq!((after.status, after.code()), (401, "revoked_token"));
+
+    // A restarted server still serves the community founded over the API.
+    assert!(served.terminate().success());
+    let again = serve(dir.path(), &[]);
+    assert_eq!(
+        again.get(&ada, "/communities/guild/me").body["member"],
+        "ada"
+    );
+}
