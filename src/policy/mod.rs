@@ -47,7 +47,7 @@ pub use self::session::RANDOM_DOMAIN;
 
 use self::api::{ActionHandle, PolicyHandle};
 use self::limits::*;
-use self::session::{HttpCall, Session, SessionHandle, Stage};
+use self::session::{Copies, HttpCall, Session, SessionHandle, Stage};
 
 /// The lifecycle functions, in the order a session may call them after `filter`.
 pub const LIFECYCLE_FUNCTIONS: [&str; 6] =
@@ -107,6 +107,10 @@ pub struct Compiled {
     uses_http: bool,
     /// The source mentions `policy_data`: an evaluation copies other policies' data.
     uses_policy_data: bool,
+    /// The source mentions `votes_history`: an evaluation copies the proposal's whole vote
+    /// history (otherwise only the current votes, so a check does not grow with how often
+    /// members changed their minds).
+    uses_vote_history: bool,
 }
 
 impl Compiled {
@@ -247,6 +251,7 @@ impl Runtime {
             rename,
             uses_http: source.contains("http_"),
             uses_policy_data: source.contains("policy_data"),
+            uses_vote_history: source.contains("votes_history"),
         })
     }
 
@@ -325,7 +330,10 @@ impl Runtime {
             input.action,
             input.policy,
             input.now_ms,
-            compiled.uses_policy_data,
+            Copies {
+                other_policies: compiled.uses_policy_data,
+                vote_history: compiled.uses_vote_history,
+            },
         ))));
         let _deadline = budget::Deadline::start();
         let answer = self.call(compiled, &handle, Stage::Filter)?;
@@ -356,7 +364,10 @@ impl Runtime {
                 input.action,
                 input.policy,
                 input.now_ms,
-                compiled.uses_policy_data,
+                Copies {
+                    other_policies: compiled.uses_policy_data,
+                    vote_history: compiled.uses_vote_history,
+                },
             ))));
             if compiled.uses_http {
                 // The session must be 'static; the input's Http is borrowed. A scoped

@@ -135,8 +135,18 @@ pub struct ActionView {
     pub history: Vec<VoteEvent>,
 }
 
+/// What an evaluation copies from the state beyond what every policy reads: only what the
+/// policy's source can ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct Copies {
+    /// Every other policy's data (`policies.get(name).data`).
+    pub other_policies: bool,
+    /// The proposal's whole vote history (`votes_history()`).
+    pub vote_history: bool,
+}
+
 impl ActionView {
-    fn of(action: &Action) -> ActionView {
+    fn of(action: &Action, with_history: bool) -> ActionView {
         let options = match &action.spec {
             ActionSpec::Election { options } => options
                 .iter()
@@ -159,7 +169,11 @@ impl ActionView {
                 .iter()
                 .map(|(member, vote)| (member.clone(), vote.value.clone(), clamp_ms(vote.at_ms)))
                 .collect(),
-            history: action.vote_history.clone(),
+            history: if with_history {
+                action.vote_history.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -250,9 +264,9 @@ impl Session {
         action: &Action,
         policy: &Policy,
         now_ms: u64,
-        with_other_policies: bool,
+        copies: Copies,
     ) -> Session {
-        let other_policies = if with_other_policies {
+        let other_policies = if copies.other_policies {
             let mut by_name = BTreeMap::new();
             // Ids ascend, so the first policy with a name wins, as in `policy_by_name`.
             for other in state.policies.values() {
@@ -267,7 +281,7 @@ impl Session {
         Session {
             stage: Stage::Filter,
             now_ms: clamp_ms(now_ms),
-            action: ActionView::of(action),
+            action: ActionView::of(action, copies.vote_history),
             policy: PolicyView {
                 id: policy.id.0,
                 name: policy.spec.name.clone(),

@@ -24,6 +24,12 @@ use crate::policy::Runtime;
 use crate::store::{LogStore, StoreError};
 use crate::writer::{NextDue, OnDurable, Writer, WriterOptions, WriterThreads};
 
+thread_local! {
+    /// This thread's read handle of each community's model (see [`Host::read`]).
+    static READ_HANDLES: std::cell::RefCell<std::collections::BTreeMap<CommunityId, ReadHandle<ReadModel>>> =
+        const { std::cell::RefCell::new(std::collections::BTreeMap::new()) };
+}
+
 /// New-entry events buffered per community for slow live viewers; one that falls further
 /// behind catches up from the store.
 pub const EVENTS_BUFFERED_MAX: usize = 4096;
@@ -194,12 +200,20 @@ impl Host {
     }
 
     /// Read the published model; never waits for a write.
+    ///
+    /// Each thread keeps its own read handle per community (registering one takes a lock,
+    /// entering one does not), so a request costs two atomic operations, not a registration.
     pub fn read<T>(&self, read: impl FnOnce(&ReadModel) -> T) -> T {
-        let handle = self.reads.handle();
-        let guard = handle
-            .enter()
-            .expect("the read model lives as long as its host");
-        read(&guard)
+        READ_HANDLES.with(|handles| {
+            let mut handles = handles.borrow_mut();
+            let handle = handles
+                .entry(self.id)
+                .or_insert_with(|| self.reads.handle());
+            let guard = handle
+                .enter()
+                .expect("the read model lives as long as its host");
+            read(&guard)
+        })
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<EntryEvent> {

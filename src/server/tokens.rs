@@ -191,9 +191,9 @@ impl TokenStore {
         let (id, secret) = parse(token).ok_or(TokenError::Invalid)?;
         let tokens = self.tokens.read().expect("token lock");
         let record = tokens.get(id).ok_or(TokenError::Invalid)?;
-        let expected = hex::decode(&record.secret_hash).map_err(|_| TokenError::Invalid)?;
-        let presented = secret_hash(secret);
-        if !bool::from(presented.as_bytes().as_slice().ct_eq(expected.as_slice())) {
+        // Compare hex with hex: no decoding, and constant-time either way.
+        let presented = secret_hash(secret).to_hex();
+        if !bool::from(presented.as_bytes().ct_eq(record.secret_hash.as_bytes())) {
             return Err(TokenError::Invalid);
         }
         if record.revoked {
