@@ -95,6 +95,15 @@ fn write_secret(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
             fs::set_permissions(parent, fs::Permissions::from_mode(0o700)).map_err(io)?;
         }
     }
+    write_private(
+        path,
+        format!("{}\n", hex::encode(key.to_bytes())).as_bytes(),
+    )
+    .map_err(io)
+}
+
+/// Write a new secret file readable only by its owner (0600), durably; never overwrites.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -102,10 +111,9 @@ fn write_secret(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(io)?;
-    file.write_all(format!("{}\n", hex::encode(key.to_bytes())).as_bytes())
-        .map_err(io)?;
-    file.sync_all().map_err(io)
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 fn read_secret(path: &Path, whom: &str) -> Result<SigningKey, KeyError> {

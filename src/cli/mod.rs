@@ -151,7 +151,8 @@ pub enum Command {
         #[arg(long, env = "OSTROM_CONFIG")]
         config: Option<PathBuf>,
         /// The operator token (founds communities and issues tokens over the API). Prefer
-        /// the environment or the config file to the command line.
+        /// the environment or the config file to the command line. Without one, the server
+        /// uses DATA/operator.token, which it creates (mode 0600) on first start.
         #[arg(long, env = "OSTROM_OPERATOR_TOKEN", hide_env_values = true)]
         operator_token: Option<String>,
         /// Log filter, e.g. info or ostrom=debug [default: info].

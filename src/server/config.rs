@@ -67,8 +67,8 @@ pub struct Config {
     pub data: PathBuf,
     pub request_body_bytes_max: usize,
     pub sweep_interval_ms: u64,
-    /// Authorises founding communities and issuing tokens over the API; `None` turns those
-    /// operator endpoints off.
+    /// Authorises founding communities and issuing tokens over the API; `None`: the server
+    /// reads (or on first start creates) `DATA/operator.token`.
     pub operator_token: Option<String>,
     pub log: String,
     pub log_format: LogFormat,

@@ -214,7 +214,38 @@ pub fn run(config: Config) -> Result<(), ServeError> {
     runtime.block_on(serve(config))
 }
 
-async fn serve(config: Config) -> Result<(), ServeError> {
+/// The operator token when none is configured: `DATA/operator.token` (0600), created with a
+/// fresh random token on first start, so a new server can found communities at once and
+/// the secret is in a file only the operator can read, never in a log.
+fn operator_token_file(data: &std::path::Path) -> Result<String, ServeError> {
+    let path = data.join("operator.token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) if token.trim().len() >= config::OPERATOR_TOKEN_BYTES_MIN => {
+            return Ok(token.trim().to_owned())
+        }
+        Ok(_) => {
+            return Err(ServeError::Io(std::io::Error::other(format!(
+                "{} holds no token of at least {} bytes",
+                path.display(),
+                config::OPERATOR_TOKEN_BYTES_MIN
+            ))))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error.into()),
+    }
+    let mut secret = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+    let token = format!("ost_operator_{}", hex::encode(secret));
+    std::fs::create_dir_all(data)?;
+    keys::write_private(&path, token.as_bytes())?;
+    tracing::info!(path = %path.display(), "created an operator token file (mode 0600)");
+    Ok(token)
+}
+
+async fn serve(mut config: Config) -> Result<(), ServeError> {
+    if config.operator_token.is_none() {
+        config.operator_token = Some(operator_token_file(&config.data)?);
+    }
     let listen = config.listen;
     let state = tokio::task::spawn_blocking(move || ServerState::open(config))
         .await
