@@ -189,12 +189,36 @@ pub struct Batch<'a> {
     at_ms: u64,
     bytes: Vec<Vec<u8>>,
     entries: Vec<VerifiedEntry>,
+    epoch: &'a mut u64,
+}
+
+/// Whether applying `entry` may change who the members are or who holds which role: every
+/// entry but votes, withdrawals and evaluations (an evaluation only requests an execution;
+/// the execution is its own entry).
+pub fn may_change_directory(entry: &Entry) -> bool {
+    !matches!(
+        &entry.body,
+        ostrom_schemas::Body::Statement(Signed {
+            statement: Statement {
+                body: StatementBody::VoteCast { .. } | StatementBody::VoteWithdrawn { .. },
+                ..
+            },
+            ..
+        }) | ostrom_schemas::Body::Record(Record::Evaluated(_))
+    )
 }
 
 impl Batch<'_> {
     /// The state with every entry sealed so far applied.
     pub fn state(&self) -> &GovernanceState {
         self.state
+    }
+
+    /// Changes whenever an entry that may change members or roles is applied (and when the
+    /// ledger reloads), so anything derived from members and roles alone can be cached
+    /// under it exactly.
+    pub fn directory_epoch(&self) -> u64 {
+        *self.epoch
     }
 
     /// The sequencer time of this batch.
@@ -207,6 +231,9 @@ impl Batch<'_> {
         let (verified, encoded) = verify::seal(&*self.state, self.key, self.at_ms, item)
             .map_err(|bad| Refusal::new(bad.code, bad.reason))?;
         apply(self.state, &verified);
+        if may_change_directory(verified.entry()) {
+            *self.epoch += 1;
+        }
         self.bytes.push(encoded);
         self.entries.push(verified.clone());
         Ok(verified)
@@ -231,6 +258,8 @@ pub struct Ledger {
     community: CommunityId,
     state: GovernanceState,
     sequencer: Option<SigningKey>,
+    /// See [`Batch::directory_epoch`].
+    directory_epoch: u64,
 }
 
 impl Ledger {
@@ -264,6 +293,7 @@ impl Ledger {
             community,
             state,
             sequencer: Some(sequencer),
+            directory_epoch: 0,
         })
     }
 
@@ -300,6 +330,7 @@ impl Ledger {
             community,
             state,
             sequencer,
+            directory_epoch: 0,
         };
         if ledger.state.position.next_seq - from >= SNAPSHOT_INTERVAL_ENTRIES {
             ledger.save_snapshot()?;
@@ -402,6 +433,7 @@ impl Ledger {
             at_ms,
             bytes: Vec::with_capacity(items.len()),
             entries: Vec::with_capacity(items.len()),
+            epoch: &mut self.directory_epoch,
         };
         if tick {
             reactor.tick(&mut batch);
@@ -480,6 +512,7 @@ impl Ledger {
             false,
         )?;
         self.state = fresh.state;
+        self.directory_epoch += 1;
         Ok(())
     }
 

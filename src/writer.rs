@@ -42,6 +42,8 @@ pub const WRITER_BATCH_MAX: usize = 4096;
 pub const WRITER_QUEUE_MAX: usize = 2 * WRITER_BATCH_MAX;
 /// Batches in flight between two stages.
 pub const WRITER_STAGE_DEPTH: usize = 2;
+/// On-behalf statements are signed on the pool's threads from this many in a batch on.
+pub const SIGN_IN_PARALLEL_MIN: usize = 64;
 
 const _: () = assert!(WRITER_QUEUE_MAX >= WRITER_BATCH_MAX);
 
@@ -483,17 +485,21 @@ fn check_incoming(
         Ledger::check_statements(outside)
     }
     .into_iter();
-    let signed_here: Vec<Option<Result<CheckedStatement, Refusal>>> = incoming
-        .into_par_iter()
-        .map(|item| match item {
-            Incoming::Signed(_) => None,
-            Incoming::OnBehalf(statement) => {
-                let signer = signer.expect("on-behalf statements only exist with a signer");
-                Some(Ok(verify::sign_checked(statement, &signer.key)))
-            }
-            Incoming::Unsigned(refusal) => Some(Err(refusal)),
-        })
-        .collect();
+    let sign = |item: Incoming| match item {
+        Incoming::Signed(_) => None,
+        Incoming::OnBehalf(statement) => {
+            let signer = signer.expect("on-behalf statements only exist with a signer");
+            Some(Ok(verify::sign_checked(statement, &signer.key)))
+        }
+        Incoming::Unsigned(refusal) => Some(Err(refusal)),
+    };
+    // Waking the pool costs more than it saves on the small batches light load brings.
+    let signed_here: Vec<Option<Result<CheckedStatement, Refusal>>> =
+        if incoming.len() < SIGN_IN_PARALLEL_MIN {
+            incoming.into_iter().map(sign).collect()
+        } else {
+            incoming.into_par_iter().map(sign).collect()
+        };
     signed_here
         .into_iter()
         .map(|verdict| {

@@ -39,7 +39,9 @@ use ostrom_schemas::verify::{Refusal, Sealable};
 use ostrom_schemas::{ActionId, Body, Hash, PolicyId, Signed, StatementBody, Value, VerifiedEntry};
 
 use crate::ledger::{Batch, Reactor};
-use crate::policy::{CompileError, Compiled, Http, Input, LiveHttp, NoHttp, Runtime, Steps};
+use crate::policy::{
+    CompileError, Compiled, Directory, Http, Input, LiveHttp, NoHttp, Runtime, Steps,
+};
 
 /// Engine steps (evaluations, executions, follow-ups) one entry may cause at most. Chains
 /// of follow-ups are bounded by `FOLLOW_UP_DEPTH_MAX` and each evaluation's follow-up cap;
@@ -107,6 +109,9 @@ pub struct Engine {
     live_http: Option<(Vec<String>, Arc<dyn Http>)>,
     /// Follow-ups proposed since the entry being reacted to.
     follow_ups_this_entry: usize,
+    /// Members and roles, shared by evaluations while the batch's directory epoch says
+    /// nothing changed them (most entries are votes).
+    directory: Option<(u64, Arc<Directory>)>,
 }
 
 impl Engine {
@@ -121,12 +126,27 @@ impl Engine {
             http,
             live_http: None,
             follow_ups_this_entry: 0,
+            directory: None,
+        }
+    }
+
+    /// Members and roles as of the batch's current state.
+    fn directory(&mut self, batch: &Batch<'_>) -> Arc<Directory> {
+        let epoch = batch.directory_epoch();
+        match &self.directory {
+            Some((cached, directory)) if *cached == epoch => directory.clone(),
+            _ => {
+                let directory = Arc::new(Directory::of(batch.state()));
+                self.directory = Some((epoch, directory.clone()));
+                directory
+            }
         }
     }
 
     /// Rebuild the timers from a state (after opening a ledger): proposals not yet visible
     /// wait for `not_before`, open ones for their policy's next check.
     pub fn resume(&mut self, state: &GovernanceState) {
+        self.directory = None;
         self.timers.clear();
         self.scheduled.clear();
         for action in state.open_actions() {
@@ -311,6 +331,7 @@ impl Engine {
                 }
             };
             let http = self.http_for(batch.state());
+            let directory = self.directory(batch);
             let state = batch.state();
             let (Some(action), Some(current)) =
                 (state.actions.get(&id), state.policies.get(&pin.0))
@@ -324,14 +345,14 @@ impl Engine {
                 now_ms: batch.at_ms(),
                 http: &*http,
             };
-            let effects = match self.runtime.filter(&compiled, &input) {
+            let effects = match self.runtime.filter_in(&compiled, &input, directory.clone()) {
                 Ok(false) => continue,
                 Ok(true) => {
                     let steps = Steps {
                         initialize: true,
                         notify: true,
                     };
-                    let mut effects = self.runtime.run(&compiled, &input, steps);
+                    let mut effects = self.runtime.run_in(&compiled, &input, steps, directory);
                     effects.ran.insert(0, "filter".to_owned());
                     // A trigger reacts; it never executes or decides the action.
                     effects.execute = false;
@@ -446,6 +467,7 @@ impl Engine {
                         break;
                     }
                 };
+                let directory = self.directory(batch);
                 let state = batch.state();
                 let input = Input {
                     state,
@@ -454,7 +476,7 @@ impl Engine {
                     now_ms: now,
                     http: &*http,
                 };
-                match self.runtime.filter(&compiled, &input) {
+                match self.runtime.filter_in(&compiled, &input, directory) {
                     Ok(true) => {
                         chosen = Some((policy, Some(compiled), Effects::default()));
                         break;
@@ -509,6 +531,7 @@ impl Engine {
         };
 
         if let Some(compiled) = compiled {
+            let directory = self.directory(batch);
             let state = batch.state();
             let action = &state.actions[&id];
             let input = Input {
@@ -522,7 +545,7 @@ impl Engine {
                 initialize: selecting,
                 notify: selecting || !action.notified_once,
             };
-            effects = self.runtime.run(&compiled, &input, steps);
+            effects = self.runtime.run_in(&compiled, &input, steps, directory);
             if selecting {
                 effects.ran.insert(0, "filter".to_owned());
             }

@@ -158,6 +158,11 @@ fn member(name: &str) -> Dynamic {
     Dynamic::from(MemberValue { name: name.into() })
 }
 
+/// A member whose name is already a shared string: no copy.
+fn shared_member(name: &ImmutableString) -> Dynamic {
+    Dynamic::from(MemberValue { name: name.clone() })
+}
+
 fn int(value: u64) -> INT {
     INT::try_from(value).unwrap_or(INT::MAX)
 }
@@ -561,7 +566,7 @@ fn register_members(engine: &mut Engine) {
                 .directory
                 .members
                 .iter()
-                .map(|name| member(name))
+                .map(shared_member)
                 .collect::<Array>())
         })
     });
@@ -580,7 +585,7 @@ fn register_members(engine: &mut Engine) {
                 .directory
                 .role_members(role)
                 .iter()
-                .map(|name| member(name))
+                .map(shared_member)
                 .collect::<Array>())
         })
     });

@@ -43,7 +43,7 @@ use ostrom_schemas::record::{Effects, Outcome, PolicyFault};
 pub use self::http::{
     Http, HttpRequest, HttpResponse, LiveHttp, NoHttp, RecordedHttp, HTTP_FAILED_STATUS,
 };
-pub use self::session::RANDOM_DOMAIN;
+pub use self::session::{Directory, RANDOM_DOMAIN};
 
 use self::api::{ActionHandle, PolicyHandle};
 use self::limits::*;
@@ -325,6 +325,17 @@ impl Runtime {
     /// Run `filter(action, policy)` alone; whatever it writes is discarded, and it may not
     /// make external calls. Anything but a boolean is a fault.
     pub fn filter(&self, compiled: &Compiled, input: &Input) -> Result<bool, PolicyFault> {
+        self.filter_in(compiled, input, Arc::new(Directory::of(input.state)))
+    }
+
+    /// [`filter`](Self::filter) with members and roles already gathered from `input.state`
+    /// (the engine shares one [`Directory`] while they do not change).
+    pub fn filter_in(
+        &self,
+        compiled: &Compiled,
+        input: &Input,
+        directory: Arc<Directory>,
+    ) -> Result<bool, PolicyFault> {
         let handle = SessionHandle(Arc::new(Mutex::new(Session::new(
             input.state,
             input.action,
@@ -334,6 +345,7 @@ impl Runtime {
                 other_policies: compiled.uses_policy_data,
                 vote_history: compiled.uses_vote_history,
             },
+            directory,
         ))));
         let _deadline = budget::Deadline::start();
         let answer = self.call(compiled, &handle, Stage::Filter)?;
@@ -358,6 +370,17 @@ impl Runtime {
     /// on FAILED `fail`. A fault stops the session: the outcome is FAILED, nothing
     /// executes, and the effects recorded before the fault are kept.
     pub fn run(&self, compiled: &Compiled, input: &Input, steps: Steps) -> Effects {
+        self.run_in(compiled, input, steps, Arc::new(Directory::of(input.state)))
+    }
+
+    /// [`run`](Self::run) with members and roles already gathered from `input.state`.
+    pub fn run_in(
+        &self,
+        compiled: &Compiled,
+        input: &Input,
+        steps: Steps,
+        directory: Arc<Directory>,
+    ) -> Effects {
         std::thread::scope(|scope| {
             let handle = SessionHandle(Arc::new(Mutex::new(Session::new(
                 input.state,
@@ -368,6 +391,7 @@ impl Runtime {
                     other_policies: compiled.uses_policy_data,
                     vote_history: compiled.uses_vote_history,
                 },
+                directory,
             ))));
             if compiled.uses_http {
                 // The session must be 'static; the input's Http is borrowed. A scoped

@@ -20,6 +20,7 @@ use ostrom_schemas::record::{DataWrite, HttpExchange, Notification};
 use ostrom_schemas::{Hash, Params, Value, VoteValue};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use rhai::ImmutableString;
 
 use super::clock::Tracker;
 use super::http::{HttpRequest, HttpResponse};
@@ -55,22 +56,24 @@ impl Stage {
 /// A request to the thread that makes external calls, with where to send the answer.
 pub type HttpCall = (HttpRequest, mpsc::Sender<Result<HttpResponse, String>>);
 
-/// Members and roles as of the evaluation.
+/// Members and roles as of the evaluation. Shared (`Arc`) between the evaluations of one
+/// engine while no entry changes members or roles, since building it costs a pass over the
+/// members; names are Rhai's shared strings, so `members()` hands them out without copying.
 pub struct Directory {
     /// Active members.
-    pub members: BTreeSet<String>,
+    pub members: BTreeSet<ImmutableString>,
     /// Active roles and their explicit members (`everyone` holds every member).
     pub roles: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Directory {
-    fn of(state: &GovernanceState) -> Directory {
+    pub fn of(state: &GovernanceState) -> Directory {
         Directory {
             members: state
                 .members
                 .iter()
                 .filter(|(_, member)| member.active)
-                .map(|(name, _)| name.clone())
+                .map(|(name, _)| ImmutableString::from(name.as_str()))
                 .collect(),
             roles: state
                 .roles
@@ -103,15 +106,14 @@ impl Directory {
             .collect()
     }
 
-    pub fn role_members(&self, role: &str) -> Vec<String> {
+    pub fn role_members(&self, role: &str) -> Vec<ImmutableString> {
         match self.roles.get(role) {
             Some(_) if role == ostrom_projections::state::EVERYONE => {
                 self.members.iter().cloned().collect()
             }
             Some(members) => members
                 .iter()
-                .filter(|name| self.is_member(name))
-                .cloned()
+                .filter_map(|name| self.members.get(name.as_str()).cloned())
                 .collect(),
             None => Vec::new(),
         }
@@ -225,7 +227,7 @@ pub struct Session {
     pub policy: PolicyView,
     pub action_data: Store,
     pub policy_data: Store,
-    pub directory: Directory,
+    pub directory: Arc<Directory>,
     /// Other policies' data by name (only when the source mentions `policy_data`).
     pub other_policies: BTreeMap<String, BTreeMap<String, Value>>,
     pub notifications: Vec<Notification>,
@@ -265,6 +267,7 @@ impl Session {
         policy: &Policy,
         now_ms: u64,
         copies: Copies,
+        directory: Arc<Directory>,
     ) -> Session {
         let other_policies = if copies.other_policies {
             let mut by_name = BTreeMap::new();
@@ -295,7 +298,7 @@ impl Session {
                 current: policy.data.clone(),
                 writes: Vec::new(),
             },
-            directory: Directory::of(state),
+            directory,
             other_policies,
             notifications: Vec::new(),
             follow_ups: Vec::new(),

@@ -283,6 +283,18 @@ fn reader(state: &ServerState, headers: &HeaderMap, host: &Host) -> ApiResult<Re
     state.caller(headers, host).map(Reader::of)
 }
 
+/// The community a read names, and what the caller may see of it.
+fn read_access(
+    state: &ServerState,
+    headers: &HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<(Arc<Host>, Reader)> {
+    let Path(community) = path?;
+    let host = state.host(&community)?;
+    let reader = reader(state, headers, &host)?;
+    Ok((host, reader))
+}
+
 // ---------------------------------------------------------------------------------------
 // Response and request shapes.
 
@@ -755,9 +767,7 @@ async fn community_summary(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<CommunitySummary>> {
-    let Path(community) = path?;
-    let host = state.host(&community)?;
-    reader(&state, &headers, &host)?;
+    let (host, _) = read_access(&state, &headers, path)?;
     Ok(Json(host.read(|model| {
         let founded = model.state.community.as_ref().expect("founded");
         CommunitySummary {
@@ -804,9 +814,7 @@ async fn head(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Head>> {
-    let Path(community) = path?;
-    let host = state.host(&community)?;
-    reader(&state, &headers, &host)?;
+    let (host, _) = read_access(&state, &headers, path)?;
     let (covers, state_hash) = host.state_hash();
     let (entries, head, at_ms) = host.read(|model| {
         let position = &model.state.position;
@@ -836,10 +844,8 @@ async fn list_proposals(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ProposalQuery>, QueryRejection>,
 ) -> ApiResult<Json<ProposalPage>> {
-    let Path(community) = path?;
     let Query(query) = query?;
-    let host = state.host(&community)?;
-    let reader = reader(&state, &headers, &host)?;
+    let (host, reader) = read_access(&state, &headers, path)?;
     let status = match query.status.as_deref() {
         None => None,
         Some("proposed") => Some(Status::Proposed),
@@ -1060,9 +1066,7 @@ async fn list_policies(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Vec<PolicyView>>> {
-    let Path(community) = path?;
-    let host = state.host(&community)?;
-    reader(&state, &headers, &host)?;
+    let (host, _) = read_access(&state, &headers, path)?;
     Ok(Json(host.read(|model| {
         model.state.policies.values().map(policy_view).collect()
     })))
@@ -1097,9 +1101,7 @@ async fn list_roles(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Vec<RoleView>>> {
-    let Path(community) = path?;
-    let host = state.host(&community)?;
-    reader(&state, &headers, &host)?;
+    let (host, _) = read_access(&state, &headers, path)?;
     Ok(Json(host.read(|model| {
         model
             .state
@@ -1129,9 +1131,7 @@ async fn list_members(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Vec<MemberView>>> {
-    let Path(community) = path?;
-    let host = state.host(&community)?;
-    reader(&state, &headers, &host)?;
+    let (host, _) = read_access(&state, &headers, path)?;
     Ok(Json(host.read(|model| {
         model
             .state
@@ -1160,9 +1160,7 @@ async fn list_documents(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> ApiResult<Json<Vec<DocumentView>>> {
-    let Path(community) = path?;
-    let host = state.host(&community)?;
-    reader(&state, &headers, &host)?;
+    let (host, _) = read_access(&state, &headers, path)?;
     Ok(Json(host.read(|model| {
         model
             .state
@@ -1187,10 +1185,8 @@ async fn audit(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> ApiResult<Json<AuditPageView>> {
-    let Path(community) = path?;
     let Query(query) = query?;
-    let host = state.host(&community)?;
-    let reader = reader(&state, &headers, &host)?;
+    let (host, reader) = read_access(&state, &headers, path)?;
     let filter = AuditFilter {
         member: query.member,
         action_type: query.action_type,
@@ -1223,10 +1219,8 @@ async fn entries(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<EntriesQuery>, QueryRejection>,
 ) -> ApiResult<Response> {
-    let Path(community) = path?;
     let Query(query) = query?;
-    let host = state.host(&community)?;
-    let reader = reader(&state, &headers, &host)?;
+    let (host, reader) = read_access(&state, &headers, path)?;
     let published = host.read(|model| {
         reader.may_view_log(&model.state)?;
         Ok::<_, ApiError>(model.state.position.next_seq)
@@ -1344,10 +1338,8 @@ async fn events(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let Path(community) = path?;
     let Query(query) = query?;
-    let host = state.host(&community)?;
-    let reader = reader(&state, &headers, &host)?;
+    let (host, reader) = read_access(&state, &headers, path)?;
     host.read(|model| reader.may_view_log(&model.state))?;
     // Subscribe before looking at the head, so nothing falls between the two.
     let receiver = host.subscribe();

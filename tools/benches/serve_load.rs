@@ -132,12 +132,32 @@ struct Phase {
     failed: u64,
     seconds: f64,
     latency_us: Histogram<u64>,
+    /// CPU time (user + system) the server and this load generator spent in the phase.
+    server_cpu_ms: u64,
+    client_cpu_ms: u64,
+}
+
+/// CPU time (user + system, ms) a process has used so far, from /proc.
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map(|both| both.iter().filter_map(|t| t.parse::<u64>().ok()).sum())
+        .unwrap_or(0);
+    // Linux reports clock ticks of 1/100 s on every platform this runs on.
+    ticks * 10
 }
 
 impl Phase {
     fn report(&self, what: &str) -> String {
+        let per = |ms: u64| ms as f64 * 1000.0 / self.done.max(1) as f64;
         format!(
-            "{what}: {:.0}/s ({} in {:.1} s, {} failed), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            "{what}: {:.0}/s ({} in {:.1} s, {} failed), p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; CPU per request: server {:.0} µs, load generator {:.0} µs",
             self.done as f64 / self.seconds,
             self.done,
             self.seconds,
@@ -145,6 +165,8 @@ impl Phase {
             self.latency_us.value_at_quantile(0.50) as f64 / 1000.0,
             self.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
             self.latency_us.max() as f64 / 1000.0,
+            per(self.server_cpu_ms),
+            per(self.client_cpu_ms),
         )
     }
 }
@@ -152,7 +174,7 @@ impl Phase {
 /// Run `CLIENTS` loops of `request` for `seconds` after a warm-up; each loop has its own
 /// connection and one request in flight; `request(client, turn)` says what to send and
 /// which status means success.
-async fn phase<F>(address: &str, seconds: u64, request: F) -> Phase
+async fn phase<F>(server_pid: u32, address: &str, seconds: u64, request: F) -> Phase
 where
     F: Fn(usize, u64) -> (&'static str, String, Option<String>, u16) + Send + Sync + 'static,
 {
@@ -192,17 +214,21 @@ where
         })
         .collect();
     tokio::time::sleep(WARM_UP).await;
+    let cpu_before = (cpu_ms(server_pid), cpu_ms(std::process::id()));
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     measuring.store(false, Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_after = (cpu_ms(server_pid), cpu_ms(std::process::id()));
     stop.store(true, Ordering::Relaxed);
     let mut total = Phase {
         done: 0,
         failed: 0,
         seconds,
         latency_us: Histogram::new(3).unwrap(),
+        server_cpu_ms: cpu_after.0 - cpu_before.0,
+        client_cpu_ms: cpu_after.1 - cpu_before.1,
     };
     for task in tasks {
         let (histogram, done, failed) = task.await.unwrap();
@@ -284,7 +310,7 @@ fn main() {
         let path = "/api/v1/communities/bench".to_owned();
         let votes = {
             let (path, proposals) = (path.clone(), proposals.clone());
-            phase(&server.address, seconds, move |client, turn| {
+            phase(server.child.id(), &server.address, seconds, move |client, turn| {
                 let proposal = proposals[(client * 7 + turn as usize) % proposals.len()];
                 let value = if (turn + client as u64) % 2 == 0 { "yes" } else { "no" };
                 (
@@ -301,7 +327,7 @@ fn main() {
         for page in [20, 100] {
             let reads = {
                 let path = path.clone();
-                phase(&server.address, seconds, move |_, _| {
+                phase(server.child.id(), &server.address, seconds, move |_, _| {
                     (
                         "GET",
                         format!("{path}/proposals?status=proposed&limit={page}"),
