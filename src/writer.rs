@@ -159,7 +159,9 @@ impl NextDue {
         }
     }
 
-    fn set(&self, at_ms: Option<u64>) {
+    /// Publish a new due instant (the seal stage does after every batch; a host does once
+    /// at start, for the timers the engine resumed from the log).
+    pub fn set(&self, at_ms: Option<u64>) {
         let at_ms = at_ms.unwrap_or(u64::MAX);
         let before = self.at_ms.swap(at_ms, Ordering::AcqRel);
         if at_ms < before {

@@ -145,6 +145,35 @@ fn a_proposal_lives_its_whole_life_over_http_under_the_democracy_kit() {
         .collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
 
+    // The raw entries come as JSON and as canonical bytes, and the two agree.
+    let json_entries = served.get(&alice, &format!("{base}/entries?from=0&limit=1000"));
+    let binary = served
+        .http
+        .get(served.url(&format!("{base}/entries?from=0&limit=1000")))
+        .bearer_auth(&alice)
+        .header("accept", "application/octet-stream")
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let mut rest = &binary[..];
+    let mut hashes = Vec::new();
+    while !rest.is_empty() {
+        let length = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        let bytes = &rest[4..4 + length];
+        ostrom_schemas::Entry::decode(bytes).expect("canonical bytes decode");
+        hashes.push(ostrom_schemas::entry::hash_entry_bytes(bytes).to_hex());
+        rest = &rest[4 + length..];
+    }
+    let json_hashes: Vec<String> = json_entries
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["hash"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(hashes, json_hashes);
+
     // The head names the state hash the CLI computes from the same log, after shutdown.
     let head = served.get(&alice, &format!("{base}/head"));
     let entries = head.body["entries"].as_u64().unwrap();
@@ -277,4 +306,33 @@ fn an_operator_founds_a_community_over_the_api_and_its_founder_token_works_there
         again.get(&ada, "/communities/guild/me").body["member"],
         "ada"
     );
+}
+
+#[test]
+fn a_bad_configuration_stops_the_server_before_it_opens_anything() {
+    // Given a config file with a typo'd key, and one with an impossible limit,
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let limit = dir.path().join("limit.toml");
+    std::fs::write(&limit, "request_body_bytes_max = 10\n").unwrap();
+    for (config, setting) in [(&typo, "lisen"), (&limit, "request_body_bytes_max")] {
+        // when the server starts with it,
+        let output = common::ostrom(
+            &dir.path().join("data"),
+            &[
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        );
+        // then it exits non-zero, naming the setting, and creates no data directory.
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("error[bad_config]"), "{stderr}");
+        assert!(stderr.contains(setting), "{stderr}");
+        assert!(!dir.path().join("data").exists());
+    }
 }

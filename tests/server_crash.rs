@@ -150,3 +150,65 @@ fn no_acknowledged_write_is_lost_when_the_server_is_killed_mid_stream() {
         "{verified}"
     );
 }
+
+#[test]
+fn a_timer_set_before_a_crash_fires_after_the_restart() {
+    // Given a proposal that no policy may see for another 1.5 s (testing kit: it passes on
+    // arrival), accepted and still waiting,
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (_, founder) = found(data, "town", "testing", &["ada", "lin"]);
+    let served = serve(data, &[]);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let proposed = served.post(
+        &founder,
+        "/communities/town/proposals",
+        &json!({"action_type": "add_document", "params": {"name": "later", "text": "t"}, "not_before_ms": now_ms + 1_500}),
+    );
+    assert_eq!(proposed.status, 201, "{proposed:?}");
+    assert_eq!(proposed.body["status"], "proposed");
+    let action = proposed.body["action"].as_u64().unwrap();
+
+    // when the server is killed before then and restarted,
+    served.kill9();
+    let restarted = serve(data, &[]);
+
+    // then its ticker brings the action in when it is due, and it passes and executes:
+    // the live stream shows the execution without anybody writing.
+    let response = reqwest::blocking::Client::builder()
+        .timeout(None)
+        .build()
+        .unwrap()
+        .get(restarted.url("/communities/town/events?from=0"))
+        .bearer_auth(&founder)
+        .send()
+        .unwrap();
+    let reader = std::io::BufReader::new(response);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data: ") {
+                let event: serde_json::Value = serde_json::from_str(data).unwrap();
+                if sender.send(event).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    loop {
+        let event = receiver
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the timer fired within 30 s");
+        if event["audit"]["kind"] == "ActionExecuted" && event["audit"]["action"] == action {
+            assert!(event["entry"]["at_ms"].as_u64().unwrap() >= now_ms + 1_500);
+            break;
+        }
+    }
+    let proposal = restarted.get(&founder, &format!("/communities/town/proposals/{action}"));
+    assert_eq!(proposal.body["status"], "passed");
+}

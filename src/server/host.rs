@@ -171,6 +171,8 @@ impl Host {
         }));
         let mut engine = Engine::new(runtime, Arc::new(NoPlatforms), HttpSource::Community);
         engine.resume(ledger.state());
+        // Timers resumed from the log are due before any write arrives to tell the ticker.
+        next_due.set(engine.next_due());
         let (writer, threads) = Writer::spawn_with(
             ledger,
             Box::new(engine),
