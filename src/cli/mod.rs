@@ -7,12 +7,16 @@
 
 mod commands;
 mod describe;
+mod proof;
+mod recover;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 pub use commands::run;
+pub use proof::ProofCommand;
+pub use recover::RecoverCommand;
 
 /// ostrom: a signed, hash-chained governance ledger for online communities.
 #[derive(Debug, Parser)]
@@ -135,6 +139,17 @@ pub enum Command {
     },
     /// Run the checks that are due now (time-based policy rules), as the server's sweep does.
     Tick,
+    /// Merkle proofs over the log (RFC 6962 shape): signed tree heads, inclusion and
+    /// consistency proofs, and their offline check.
+    Proof {
+        #[command(subcommand)]
+        command: ProofCommand,
+    },
+    /// A governance restart co-signed by recovery trustees: prepare, sign, submit.
+    Recover {
+        #[command(subcommand)]
+        command: RecoverCommand,
+    },
     /// Write, check and propose policies.
     Policy {
         #[command(subcommand)]

@@ -25,16 +25,19 @@
 //! Every evaluation that changed anything is one `Evaluated` record; replay applies
 //! records and never runs scripts.
 
+pub mod reexecute;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use ostrom_projections::state::{Action, Execution, Policy};
 use ostrom_projections::{GovernanceState, Status};
 use ostrom_schemas::action::{
-    ActionSpec, ConstitutionAction, PlainAction, PlatformAction, PolicyKind,
+    ActionSpec, ConstitutionAction, PlainAction, PlatformAction, PolicyKind, RollbackTarget,
 };
 use ostrom_schemas::entry::statement_signing_digest;
 use ostrom_schemas::record::{Effects, Evaluation, Outcome, Phase, PolicyFault, Record};
+use ostrom_schemas::statement::RecoveryPlan;
 use ostrom_schemas::verify::{Refusal, Sealable};
 use ostrom_schemas::{ActionId, Body, Hash, PolicyId, Signed, StatementBody, Value, VerifiedEntry};
 
@@ -624,9 +627,44 @@ impl Engine {
                     response,
                 },
             )
-            .is_some()
-            && chosen.iter().any(changes_policies)
+            .is_none()
         {
+            return;
+        }
+        // The audit trail links each revert and rollback to what it undid, in the log.
+        for part in &chosen {
+            let record = match part {
+                PlainAction::Constitution(ConstitutionAction::RevertAction { action }) => {
+                    Record::ActionReverted {
+                        action: *action,
+                        by: id,
+                    }
+                }
+                PlainAction::Constitution(ConstitutionAction::RollbackGovernance { target }) => {
+                    let to_seq = match target {
+                        RollbackTarget::ToSeq(seq) => *seq,
+                        RollbackTarget::Before(action) => {
+                            match batch
+                                .state()
+                                .actions
+                                .get(action)
+                                .map(|found| &found.execution)
+                            {
+                                Some(Execution::Executed { seq, .. }) => *seq,
+                                _ => continue,
+                            }
+                        }
+                    };
+                    Record::GovernanceRolledBack {
+                        by: Some(id),
+                        to_seq,
+                    }
+                }
+                _ => continue,
+            };
+            self.seal(batch, record);
+        }
+        if chosen.iter().any(changes_policies) {
             queue.push_back(Work::RegovernStale);
         }
     }
@@ -738,7 +776,23 @@ impl Reactor for Engine {
                 StatementBody::ActionProposed { .. } => Work::Arrive(ActionId(seq)),
                 StatementBody::VoteCast { action, .. }
                 | StatementBody::VoteWithdrawn { action } => Work::Recheck(*action, Phase::Vote),
-                StatementBody::RecoveryInvoked(_) => Work::RegovernStale,
+                StatementBody::RecoveryInvoked(recovery) => {
+                    // Prominent in the audit trail: what the trustees' recovery did.
+                    let record = match &recovery.plan {
+                        RecoveryPlan::Restart { kit, .. } => Record::GovernanceRestarted {
+                            recovery_seq: seq,
+                            kit: kit.clone(),
+                        },
+                        RecoveryPlan::RollbackToSeq { seq: to_seq } => {
+                            Record::GovernanceRolledBack {
+                                by: None,
+                                to_seq: *to_seq,
+                            }
+                        }
+                    };
+                    self.seal(batch, record);
+                    Work::RegovernStale
+                }
                 _ => return,
             },
             Body::Record(Record::PolicyProposed { .. }) => Work::Arrive(ActionId(seq)),
