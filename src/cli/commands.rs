@@ -178,7 +178,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     match command {
                         Command::Tick => {
                             let before = ledger.ledger.state().position.next_seq;
-                            ledger.append(Vec::new())?;
+                            ledger.append(Vec::new(), true)?;
                             let after = ledger.ledger.state().position.next_seq;
                             println!("{} entries written by due checks", after - before);
                             Ok(())
@@ -532,14 +532,15 @@ impl Session {
     }
 
     /// Seal `items` with everything the engine decides, after running the checks that
-    /// came due since the last command, and make it durable.
+    /// came due since the last command (when `tick`), and make it durable.
     fn append(
         &mut self,
         items: Vec<Sealable>,
+        tick: bool,
     ) -> Result<Vec<std::result::Result<ostrom_schemas::VerifiedEntry, Refusal>>> {
         let verdicts = self
             .ledger
-            .append_with(items, clock::now_ms(), &mut self.engine, true)?;
+            .append_with(items, clock::now_ms(), &mut self.engine, tick)?;
         if let Some((heads, key)) = &self.checkpoints {
             // The entries are durable already; a head that cannot be written now is written
             // by the next command that appends, so this failure only warns.
@@ -557,6 +558,9 @@ impl Session {
 }
 
 fn submit(session: &mut Session, keys: &KeyDir, member: &str, body: StatementBody) -> Result<u64> {
+    // A recovery names the log head it was prepared against: due checks written first
+    // would move the head and make it stale, so they wait for the next command.
+    let tick = !matches!(body, StatementBody::RecoveryInvoked(_));
     if !session.state().is_member(member) {
         return Err(CliError::new(
             "unknown_member",
@@ -571,7 +575,7 @@ fn submit(session: &mut Session, keys: &KeyDir, member: &str, body: StatementBod
     let checked = ostrom_schemas::verify::check_statement(signed)
         .map_err(|refusal| CliError::new(refusal.code, refusal.reason))?;
     let verdict = session
-        .append(vec![Sealable::Statement(checked)])?
+        .append(vec![Sealable::Statement(checked)], tick)?
         .pop()
         .expect("one result per item");
     let verified = verdict.map_err(|refusal| CliError::new(refusal.code, refusal.reason))?;
