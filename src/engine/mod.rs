@@ -478,23 +478,14 @@ impl Engine {
             match chosen {
                 Some(found) => found,
                 None => {
-                    let action = &batch.state().actions[&id];
-                    let reason = format!(
-                        "ungoverned: no active {} policy governs {}",
-                        action.kind.as_str(),
-                        action.spec.action_type()
-                    );
+                    let effects = ungoverned_effects(&batch.state().actions[&id]);
                     self.unschedule(id);
                     let evaluation = Evaluation {
                         action: id,
                         policy: None,
                         phase,
                         at_ms: now,
-                        effects: Effects {
-                            outcome: Some(Outcome::Failed),
-                            reason: Some(reason),
-                            ..Effects::default()
-                        },
+                        effects,
                     };
                     self.seal(batch, Record::Evaluated(evaluation));
                     return;
@@ -702,6 +693,19 @@ fn changes_policies(action: &PlainAction) -> bool {
                 | ConstitutionAction::RollbackGovernance { .. }
         )
     )
+}
+
+/// What is recorded when no active policy governs an action: it fails, never stuck.
+fn ungoverned_effects(action: &Action) -> Effects {
+    Effects {
+        outcome: Some(Outcome::Failed),
+        reason: Some(format!(
+            "ungoverned: no active {} policy governs {}",
+            action.kind.as_str(),
+            action.spec.action_type()
+        )),
+        ..Effects::default()
+    }
 }
 
 fn fault_effects(function: &str, message: &str, line: u32, column: u32) -> Effects {

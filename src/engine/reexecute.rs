@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use ostrom_projections::GovernanceState;
 use ostrom_schemas::action::PolicyKind;
-use ostrom_schemas::record::{Effects, Evaluation, Outcome, Phase};
+use ostrom_schemas::record::{Effects, Evaluation, Phase};
 use ostrom_schemas::{ActionId, PolicyId};
 
-use super::{fault_effects, Engine, HttpSource, NoPlatforms};
+use super::{fault_effects, ungoverned_effects, Engine, HttpSource, NoPlatforms};
 use crate::policy::{is_time_limit, Input, NoHttp, RecordedHttp, Runtime, Steps};
 
 /// A recorded difference is shown at most this many bytes long per side.
@@ -225,16 +225,7 @@ impl Reexecutor {
                         }
                     }
                 }
-                let effects = Effects {
-                    outcome: Some(Outcome::Failed),
-                    reason: Some(format!(
-                        "ungoverned: no active {} policy governs {}",
-                        action.kind.as_str(),
-                        action.spec.action_type()
-                    )),
-                    ..Effects::default()
-                };
-                Ok((None, effects))
+                Ok((None, ungoverned_effects(action)))
             }
             Phase::Vote | Phase::Timer => {
                 let pin = action
