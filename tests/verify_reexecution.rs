@@ -260,3 +260,50 @@ fn write_store(data: &Path, community: CommunityId, bytes: Vec<Vec<u8>>) {
         .expect("created");
     store.append(community, 0, bytes).expect("appended");
 }
+
+#[test]
+fn given_a_forged_cpu_time_fault_when_verified_then_a_policy_that_finishes_at_once_exposes_it() {
+    // Given a log whose decision was rewritten as "stopped by the CPU-time backstop", the
+    // one kind of fault re-execution cannot always reproduce, and re-sealed
+    let (store, founded, decision) = democracy_log();
+    let mut log = entries(&*store, founded.community);
+    log.truncate(decision as usize + 1);
+    let Body::Record(Record::Evaluated(evaluation)) = &mut log[decision as usize].body else {
+        panic!("the decision is an evaluation");
+    };
+    evaluation.effects.outcome = Some(Outcome::Failed);
+    evaluation.effects.execute = false;
+    evaluation.effects.error = Some(ostrom_schemas::record::PolicyFault {
+        function: "check".into(),
+        message: "the policy used more than its CPU time (500 ms)".into(),
+        line: 1,
+        column: 1,
+    });
+    assert!(ostrom::policy::is_time_limit(
+        evaluation.effects.error.as_ref().expect("set")
+    ));
+    let tampered: Arc<dyn LogStore> = Arc::new(MemoryStore::new());
+    tampered
+        .create_community(founded.community, "audited")
+        .expect("created");
+    tampered
+        .append(
+            founded.community,
+            0,
+            fixtures::reseal(log, decision as usize, &founded.sequencer),
+        )
+        .expect("appended");
+    // When verified, then the claim is refused: the majority vote re-runs in microseconds
+    let mut audit = Audit::new(Arc::new(Runtime::new()));
+    let Err(LedgerError::Invalid(bad)) = verify(&*tampered, founded.community, &mut audit) else {
+        panic!("a forged time-limit fault must be caught");
+    };
+    assert_eq!((bad.seq, bad.code), (decision, REEXECUTION_MISMATCH));
+    assert!(
+        bad.reason
+            .contains("recorded as stopped by the CPU-time backstop"),
+        "{}",
+        bad.reason
+    );
+    assert_eq!(audit.time_limits_accepted, 0);
+}
