@@ -307,3 +307,63 @@ fn given_a_forged_cpu_time_fault_when_verified_then_a_policy_that_finishes_at_on
     );
     assert_eq!(audit.time_limits_accepted, 0);
 }
+
+#[test]
+fn given_a_genuine_cpu_time_fault_when_verified_then_it_is_accepted_as_recorded() {
+    // Given a policy whose check costs few operations but much time (Rhai re-measures a big
+    // array on every method call), so the CPU-time backstop stops it
+    let store: Arc<dyn LogStore> = Arc::new(MemoryStore::new());
+    let names = fixtures::member_names(2);
+    let (mut ledger, founded) =
+        fixtures::found(store.clone(), "slow", "testing", &names, 12, 1_000).expect("founded");
+    let mut engine = Engine::new(
+        Arc::new(Runtime::new()),
+        Arc::new(NoPlatforms),
+        HttpSource::Fixed(Arc::new(NoHttp)),
+    );
+    let source = "fn filter(action, policy) { true }\n\
+                  fn check(action, policy) { let a = []; a.pad(50000, 0); loop { a.len(); } }";
+    let add = Params::from([
+        ("name".to_owned(), Value::from("Slow")),
+        ("kind".to_owned(), Value::from("platform")),
+        ("priority".to_owned(), Value::from("5")),
+        ("source".to_owned(), Value::from(source)),
+    ]);
+    let post = Params::from([("text".to_owned(), Value::from("hi"))]);
+    for (counter, (action_type, params)) in [("add_policy", add), ("slack.post_message", post)]
+        .into_iter()
+        .enumerate()
+    {
+        let body = StatementBody::ActionProposed {
+            action: ActionSpec::parse(action_type, &params, &|_| None).expect("valid"),
+            not_before_ms: None,
+        };
+        let checked =
+            check_statement(founded.sign(&names[0], counter as u64 + 1, body)).expect("signed");
+        ledger
+            .append_with(vec![Sealable::Statement(checked)], 2_000, &mut engine, true)
+            .expect("durable")
+            .remove(0)
+            .expect("accepted");
+    }
+    let stopped = entries(&*store, founded.community)
+        .iter()
+        .filter(|entry| {
+            matches!(&entry.body, Body::Record(Record::Evaluated(evaluation))
+                if evaluation.effects.error.as_ref().is_some_and(ostrom::policy::is_time_limit))
+        })
+        .count();
+    assert_eq!(
+        stopped, 1,
+        "the post's evaluation was stopped by the backstop"
+    );
+    let evaluations = entries(&*store, founded.community)
+        .iter()
+        .filter(|entry| matches!(entry.body, Body::Record(Record::Evaluated(_))))
+        .count() as u64;
+    // When the log is verified with re-execution, then the re-run hits the backstop again:
+    // the fault is reproduced (or, on a slower or faster machine, accepted as recorded)
+    let mut audit = Audit::new(Arc::new(Runtime::new()));
+    verify(&*store, founded.community, &mut audit).expect("verifies");
+    assert_eq!(audit.reexecuted + audit.time_limits_accepted, evaluations);
+}
