@@ -232,10 +232,11 @@ pub fn run_file(path: &Path, runtime: &Arc<Runtime>) -> Verdict {
     }
 }
 
-/// A platform stand-in that executes every action and remembers them.
+/// A platform stand-in that executes and undoes every action and remembers them.
 #[derive(Default)]
 struct AcceptingPlatform {
     executed: Mutex<Vec<PlatformAction>>,
+    reverted: Mutex<Vec<ActionId>>,
 }
 
 impl Platforms for AcceptingPlatform {
@@ -246,6 +247,14 @@ impl Platforms for AcceptingPlatform {
             .push(action.clone());
         Some(Ok(Value::Map(BTreeMap::from([(
             "ok".to_owned(),
+            Value::Bool(true),
+        )]))))
+    }
+
+    fn revert(&self, target: ActionId, _action: &PlatformAction) -> Option<Result<Value, String>> {
+        self.reverted.lock().expect("not poisoned").push(target);
+        Some(Ok(Value::Map(BTreeMap::from([(
+            "undone".to_owned(),
             Value::Bool(true),
         )]))))
     }

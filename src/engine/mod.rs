@@ -64,6 +64,13 @@ pub trait Platforms: Send + Sync {
     /// Execute a passed platform action. `None`: no integration for its platform is
     /// connected, so the action stays passed and awaiting execution.
     fn execute(&self, action: &PlatformAction) -> Option<Result<Value, String>>;
+
+    /// Undo the executed platform action `target` (a passed `revert_action` of it); the
+    /// integration finds what it did under that id. `None`: no integration for its
+    /// platform is connected, so the revert stays passed and awaiting execution.
+    fn revert(&self, _target: ActionId, _action: &PlatformAction) -> Option<Result<Value, String>> {
+        None
+    }
 }
 
 /// No integration connected: platform actions wait.
@@ -591,17 +598,26 @@ impl Engine {
             ActionSpec::Combination { actions } => actions.clone(),
         };
         // Platform parts first: if the platform refuses, nothing of a combination applies.
+        // A revert of a platform action is the platform's undo, asked of its integration.
         let mut responses = Vec::new();
         for part in &chosen {
-            if let PlainAction::Platform(platform_action) = part {
-                match self.platforms.execute(platform_action) {
-                    None => return, // awaiting the platform's integration
-                    Some(Err(reason)) => {
-                        self.seal(batch, Record::ActionExecutionFailed { action: id, reason });
-                        return;
+            let answer = match part {
+                PlainAction::Platform(platform_action) => self.platforms.execute(platform_action),
+                PlainAction::Constitution(ConstitutionAction::RevertAction { action }) => {
+                    match platform_undo(batch.state(), *action) {
+                        Some(platform_action) => self.platforms.revert(*action, &platform_action),
+                        None => continue,
                     }
-                    Some(Ok(response)) => responses.push(response),
                 }
+                PlainAction::Constitution(_) => continue,
+            };
+            match answer {
+                None => return, // awaiting the platform's integration
+                Some(Err(reason)) => {
+                    self.seal(batch, Record::ActionExecutionFailed { action: id, reason });
+                    return;
+                }
+                Some(Ok(response)) => responses.push(response),
             }
         }
         let response = match responses.len() {
@@ -658,6 +674,16 @@ impl Engine {
         if chosen.iter().any(changes_policies) {
             queue.push_back(Work::RegovernStale);
         }
+    }
+}
+
+/// The platform action a revert of `target` must ask its platform to undo (none: the
+/// target is not a platform action, and the reducer reverts it). A bundle's platform parts
+/// are not undone yet: that needs the integrations' outbox (DESIGN §5).
+fn platform_undo(state: &GovernanceState, target: ActionId) -> Option<PlatformAction> {
+    match &state.actions.get(&target)?.spec {
+        ActionSpec::Platform(platform_action) => Some(platform_action.clone()),
+        _ => None,
     }
 }
 
