@@ -590,6 +590,32 @@ pub fn check_saved_heads(
     Ok(saved.len() as u64)
 }
 
+/// A tree head an auditor holds, against the root of the log's first `head.size` entries:
+/// its signature, its community, and the root.
+pub fn check_head_root(
+    head: &TreeHead,
+    community: CommunityId,
+    root: Hash,
+) -> Result<(), ProofError> {
+    head.check_signature()?;
+    if head.community != community {
+        return Err(ProofError::new(
+            "bad_tree_head",
+            "the tree head is for another community",
+        ));
+    }
+    if head.root != root {
+        return Err(ProofError::new(
+            "proof_mismatch",
+            format!(
+                "the tree head of size {} has root {}, but the log's first {} entries have root {root}: the log was changed after this head was signed",
+                head.size, head.root, head.size
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_head_against(
     path: &Path,
     head: &TreeHead,
@@ -601,28 +627,13 @@ fn check_head_against(
         code: error.code,
         reason: format!("{}: {}", path.display(), error.reason),
     };
-    head.check_signature().map_err(named)?;
-    if head.community != community {
-        return Err(named(ProofError::new(
-            "bad_tree_head",
-            "the tree head is for another community",
-        )));
-    }
+    check_head_root(head, community, root).map_err(named)?;
     if Some(head.sequencer) != sequencer {
         return Err(named(ProofError::new(
             "bad_tree_head",
             format!(
                 "the tree head of size {} is not signed by the community's sequencer",
                 head.size
-            ),
-        )));
-    }
-    if head.root != root {
-        return Err(named(ProofError::new(
-            "proof_mismatch",
-            format!(
-                "the tree head of size {} has root {}, but the log's first {} entries have root {root}: the log was changed after this head was signed",
-                head.size, head.root, head.size
             ),
         )));
     }

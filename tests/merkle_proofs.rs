@@ -238,10 +238,34 @@ fn given_two_saved_tree_heads_when_proofs_are_checked_offline_then_they_verify()
         ],
     );
     assert_eq!(code, "proof_mismatch");
-    // And `verify` checks both saved heads against the log
+    // And `verify` checks both saved heads against the log, as does an auditor's `verify`
+    // of an export against the heads they kept
     let verified = ok(&data, &["verify"]);
     assert!(
         verified.contains("2 saved tree heads match the log"),
+        "{verified}"
+    );
+    let verified = ok(&data, &["verify", "--head", &path(&audit, "head1.json")]);
+    assert!(
+        verified.contains("entries of 1 saved tree head(s)"),
+        "{verified}"
+    );
+    let export = path(&audit, "town.export");
+    ok(&data, &["export", "--out", &export]);
+    let verified = ok(
+        &nowhere,
+        &[
+            "verify",
+            "--file",
+            &export,
+            "--head",
+            &path(&audit, "head1.json"),
+            "--head",
+            &path(&audit, "head2.json"),
+        ],
+    );
+    assert!(
+        verified.contains("entries of 2 saved tree head(s)"),
         "{verified}"
     );
 }
@@ -416,6 +440,15 @@ fn given_a_log_with_one_entry_changed_or_removed_then_the_same_proofs_fail() {
             );
             assert_eq!(code, "proof_mismatch", "{what}");
         }
+        // And the head the tampered node signed does not describe the real log: an export of
+        // the real log, verified against it, is refused
+        let export = path(&audit, "real.export");
+        ok(&data, &["export", "--out", &export]);
+        let (code, message) = refused(
+            &audit,
+            &["verify", "--file", &export, "--head", &fresh_head],
+        );
+        assert_eq!(code, "proof_mismatch", "{what}: {message}");
         // And verify refuses the tampered log
         let (code, message) = refused(&copy, &["verify"]);
         assert_ne!(code, "", "{what}: {message}");

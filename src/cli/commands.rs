@@ -82,7 +82,10 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Verify { file: Some(file) } => verify_export(&file),
+        Command::Verify {
+            file: Some(file),
+            heads,
+        } => verify_export(&file, &heads),
         Command::Test { files } => run_scenarios(&files),
         Command::Proof {
             command:
@@ -130,11 +133,20 @@ pub fn run(cli: Cli) -> Result<()> {
             let show_progress = std::io::stderr().is_terminal();
             match command {
                 Command::Replay => replay(store, community, None),
-                Command::Verify { file: None } => replay(
-                    store,
-                    community,
-                    Some(crate::merkle::HeadDir::new(&cli.data, community)),
-                ),
+                Command::Verify { file: None, heads } => {
+                    replay(
+                        store.clone(),
+                        community,
+                        Some(crate::merkle::HeadDir::new(&cli.data, community)),
+                    )?;
+                    check_given_heads(
+                        store
+                            .read_from(community, 0)?
+                            .map(|item| item.map(|(_, bytes)| bytes).map_err(|e| e.to_string())),
+                        community,
+                        &heads,
+                    )
+                }
                 Command::Log { from, limit, json } => log(&*store, community, from, limit, json),
                 Command::Proof { command } => {
                     super::proof::run(&*store, community, &cli.data, &keys, command)
@@ -873,8 +885,13 @@ fn verify_file(file: &Path) -> Result<(export::Header, GovernanceState)> {
         })
 }
 
-fn verify_export(file: &Path) -> Result<()> {
+fn verify_export(file: &Path, heads: &[std::path::PathBuf]) -> Result<()> {
     let (header, state) = verify_file(file)?;
+    check_given_heads(
+        export::Reader::open(file)?.map(|item| item.map_err(|error| error.to_string())),
+        header.community,
+        heads,
+    )?;
     println!(
         "ok: {} entries of {} verified (chain, signatures, members and keys, evaluations re-executed); head {}, state hash {}",
         state.position.next_seq,
@@ -961,6 +978,54 @@ fn check_policy(file: &Path) -> Result<()> {
     println!(
         "ok: {} compiles and defines filter and check",
         file.display()
+    );
+    Ok(())
+}
+
+/// Check tree heads an auditor saved against a log's entries (canonical bytes, in order):
+/// each head's signature, and the root of the log's first `size` entries.
+fn check_given_heads(
+    entries: impl Iterator<Item = std::result::Result<Vec<u8>, String>>,
+    community: CommunityId,
+    paths: &[std::path::PathBuf],
+) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let mut heads = paths
+        .iter()
+        .map(|path| {
+            crate::merkle::read_head(path)
+                .map_err(|error| CliError::new("bad_tree_head", error))
+                .map(|head| (path, head))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    heads.sort_by_key(|(_, head)| head.size);
+    let mut tree = crate::merkle::LogTree::default();
+    let mut pending = heads.iter().peekable();
+    for bytes in entries {
+        let bytes = bytes.map_err(|error| CliError::new("store_error", error))?;
+        tree.push(ostrom_schemas::entry::hash_entry_bytes(&bytes));
+        while let Some((path, head)) = pending.next_if(|(_, head)| head.size == tree.len()) {
+            crate::merkle::check_head_root(head, community, tree.root()).map_err(|error| {
+                CliError::new(error.code, format!("{}: {}", path.display(), error.reason))
+            })?;
+        }
+    }
+    if let Some((path, head)) = pending.next() {
+        return Err(CliError::new(
+            "proof_mismatch",
+            format!(
+                "{}: the tree head covers {} entries but the log has only {}: entries were removed",
+                path.display(),
+                head.size,
+                tree.len()
+            ),
+        ));
+    }
+    println!(
+        "ok: the log begins with exactly the entries of {} saved tree head(s): it was only appended to",
+        heads.len()
     );
     Ok(())
 }

@@ -121,12 +121,17 @@ pub enum Command {
     },
     /// Verify an export file and add its community to this data directory.
     Import { file: PathBuf },
-    /// Verify a log (chain, every signature, every author's membership and key); names the
-    /// first bad entry and exits non-zero on failure.
+    /// Verify a log: chain, every signature, every author's membership and key, every
+    /// recorded evaluation re-executed, every saved tree head; names the first bad entry and
+    /// exits non-zero on failure.
     Verify {
         /// Verify an export file instead of the data directory's log.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// A tree head saved earlier (repeatable): the log must still begin with exactly the
+        /// entries that head signed, i.e. it was only ever appended to.
+        #[arg(long = "head")]
+        heads: Vec<PathBuf>,
     },
     /// List the starter kits.
     Kits,
