@@ -367,3 +367,113 @@ fn given_a_genuine_cpu_time_fault_when_verified_then_it_is_accepted_as_recorded(
     verify(&*store, founded.community, &mut audit).expect("verifies");
     assert_eq!(audit.reexecuted + audit.time_limits_accepted, evaluations);
 }
+
+/// The testing kit with one platform policy that asks `url` for a score; a post is then
+/// proposed. Returns the store, keys and the seq of the post's evaluation.
+fn scored_post(http: HttpSource) -> (Arc<dyn LogStore>, Founded, u64) {
+    let store: Arc<dyn LogStore> = Arc::new(MemoryStore::new());
+    let names = fixtures::member_names(2);
+    let (mut ledger, founded) =
+        fixtures::found(store.clone(), "scored", "testing", &names, 13, 1_000).expect("founded");
+    let mut engine = Engine::new(Arc::new(Runtime::new()), Arc::new(NoPlatforms), http);
+    let source = "fn filter(action, policy) { true }\n\
+                  fn check(action, policy) {\n\
+                      let answer = http_get(\"https://scores.example.org/v1\");\n\
+                      if answer.status == 200 && answer.body.score < 80 { PASSED } else { FAILED }\n\
+                  }";
+    let add = Params::from([
+        ("name".to_owned(), Value::from("Scored")),
+        ("kind".to_owned(), Value::from("platform")),
+        ("priority".to_owned(), Value::from("5")),
+        ("source".to_owned(), Value::from(source)),
+    ]);
+    let post = Params::from([("text".to_owned(), Value::from("hi"))]);
+    let mut last = 0;
+    for (counter, (action_type, params)) in [("add_policy", add), ("slack.post_message", post)]
+        .into_iter()
+        .enumerate()
+    {
+        let body = StatementBody::ActionProposed {
+            action: ActionSpec::parse(action_type, &params, &|_| None).expect("valid"),
+            not_before_ms: None,
+        };
+        let checked =
+            check_statement(founded.sign(&names[0], counter as u64 + 1, body)).expect("signed");
+        last = ledger
+            .append_with(vec![Sealable::Statement(checked)], 2_000, &mut engine, true)
+            .expect("durable")
+            .remove(0)
+            .expect("accepted")
+            .entry()
+            .seq;
+    }
+    let evaluation = last + 1;
+    assert!(matches!(
+        &entries(&*store, founded.community)[evaluation as usize].body,
+        Body::Record(Record::Evaluated(evaluation)) if evaluation.effects.http.len() == 1
+    ));
+    (store, founded, evaluation)
+}
+
+/// Serves one score to every call.
+struct Score(i64);
+
+impl ostrom::policy::Http for Score {
+    fn call(
+        &self,
+        _request: &ostrom::policy::HttpRequest,
+    ) -> Result<ostrom::policy::HttpResponse, String> {
+        Ok(ostrom::policy::HttpResponse {
+            status: 200,
+            body: Value::Map(std::collections::BTreeMap::from([(
+                "score".to_owned(),
+                Value::Int(self.0),
+            )])),
+        })
+    }
+}
+
+#[test]
+fn given_recorded_external_answers_when_verified_then_they_stand_in_for_the_network() {
+    // Given a post scored by an external API, and one whose call failed (no allowlist)
+    for http in [
+        HttpSource::Fixed(Arc::new(Score(12))),
+        HttpSource::Fixed(Arc::new(NoHttp)),
+    ] {
+        let (store, founded, evaluation) = scored_post(http);
+        // When verified with re-execution (which has no network at all), then it verifies
+        let mut audit = Audit::new(Arc::new(Runtime::new()));
+        verify(&*store, founded.community, &mut audit).expect("verifies");
+        assert!(audit.reexecuted >= 2);
+        // And when the recorded answer is changed and re-sealed, the policy decides
+        // differently on it, and verification names the evaluation
+        let mut log = entries(&*store, founded.community);
+        log.truncate(evaluation as usize + 1);
+        let Body::Record(Record::Evaluated(recorded)) = &mut log[evaluation as usize].body else {
+            unreachable!()
+        };
+        recorded.effects.http[0].status = 200;
+        recorded.effects.http[0].response = Value::Map(std::collections::BTreeMap::from([(
+            "score".to_owned(),
+            Value::Int(95),
+        )]));
+        let tampered: Arc<dyn LogStore> = Arc::new(MemoryStore::new());
+        tampered
+            .create_community(founded.community, "scored")
+            .expect("created");
+        tampered
+            .append(
+                founded.community,
+                0,
+                fixtures::reseal(log, evaluation as usize, &founded.sequencer),
+            )
+            .expect("appended");
+        let mut audit = Audit::new(Arc::new(Runtime::new()));
+        let Err(LedgerError::Invalid(bad)) = verify(&*tampered, founded.community, &mut audit)
+        else {
+            panic!("a changed external answer must be caught");
+        };
+        assert_eq!((bad.seq, bad.code), (evaluation, REEXECUTION_MISMATCH));
+        assert!(bad.reason.contains("\"Scored\""), "{}", bad.reason);
+    }
+}
