@@ -287,6 +287,16 @@ fn given_a_forged_head_or_proof_when_checked_then_it_is_refused() {
             &path(&audit, "inclusion.json"),
         ],
     );
+    // When a proof is asked for outside the log, it is refused with a code
+    for args in [
+        vec!["proof", "inclusion", "999"],
+        vec!["proof", "inclusion", "1", "--size", "999"],
+        vec!["proof", "consistency", "0"],
+        vec!["proof", "consistency", "5", "3"],
+    ] {
+        let (code, message) = refused(&data, &args);
+        assert_eq!(code, "bad_param", "{args:?}: {message}");
+    }
     // When the saved head's root is edited, its signature no longer holds
     let mut head: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(audit.join("head1.json")).unwrap()).unwrap();
