@@ -123,8 +123,27 @@ fn given_two_of_three_trustees_when_they_restart_governance_then_it_is_restarted
         "bad_cosignature"
     );
     assert_eq!(log_length(data), before);
-    // When bob signs too, the restart is appended and governance restarts from the kit
-    ok(data, &["recover", "sign", file, "--as", "bob"]);
+    // When bob signs too, on his own machine that holds only his key and not the log, the
+    // restart is appended and governance restarts from the kit
+    let bobs = dir.path().join("bobs-machine");
+    let community = std::fs::read_dir(data.join("keys"))
+        .expect("keys")
+        .next()
+        .expect("one community")
+        .expect("entry")
+        .file_name();
+    let members = bobs.join("keys").join(&community).join("members");
+    std::fs::create_dir_all(&members).expect("created");
+    let bob_key = std::fs::read_dir(data.join("keys").join(&community).join("members"))
+        .expect("members")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("bob"))
+        })
+        .expect("bob's key");
+    std::fs::copy(&bob_key, members.join(bob_key.file_name().expect("name"))).expect("copied");
+    ok(&bobs, &["recover", "sign", file, "--as", "bob"]);
     ok(data, &["recover", "submit", file]);
     assert_eq!(
         active_policies(data),

@@ -87,6 +87,11 @@ pub fn run(cli: Cli) -> Result<()> {
             heads,
         } => verify_export(&file, &heads),
         Command::Test { files } => run_scenarios(&files),
+        // A trustee signs on their own machine: the file names the community, and only
+        // their key is needed, not the log.
+        Command::Recover {
+            command: RecoverCommand::Sign { file, trustee },
+        } => super::recover::sign(&cli.data, &file, &trustee),
         Command::Proof {
             command:
                 super::ProofCommand::Check {
@@ -151,9 +156,6 @@ pub fn run(cli: Cli) -> Result<()> {
                 Command::Proof { command } => {
                     super::proof::run(&*store, community, &cli.data, &keys, command)
                 }
-                Command::Recover {
-                    command: RecoverCommand::Sign { file, trustee },
-                } => super::recover::sign(&cli.data, &file, &trustee),
                 Command::State { json, at: Some(at) } => {
                     let state = state_at(&*store, community, at, &mut GovernanceState::default())?;
                     show_state(&state, json)
