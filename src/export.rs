@@ -214,6 +214,16 @@ impl std::fmt::Display for Invalid {
 /// verified up to the first unreadable one, so a damaged length prefix is named at the
 /// entry it belongs to.
 pub fn verify_file(path: &Path, show_progress: bool) -> Result<(Header, GovernanceState), Invalid> {
+    verify_file_inspecting(path, show_progress, &mut |_, _| Ok(()))
+}
+
+/// `verify_file`, showing `inspect` every entry with the state just before it (`ostrom
+/// verify --file` re-executes evaluations there).
+pub fn verify_file_inspecting(
+    path: &Path,
+    show_progress: bool,
+    inspect: &mut crate::ledger::Inspect<'_>,
+) -> Result<(Header, GovernanceState), Invalid> {
     let invalid =
         |seq: Option<u64>, code: &'static str, reason: String| Invalid { seq, code, reason };
     let reader = Reader::open(path).map_err(|error| match error {
@@ -228,8 +238,8 @@ pub fn verify_file(path: &Path, show_progress: bool) -> Result<(Header, Governan
     };
     let mut state = GovernanceState::default();
     let mut chunk = Vec::with_capacity(crate::ledger::VERIFY_CHUNK_ENTRIES);
-    let flush = |state: &mut GovernanceState, chunk: &[Vec<u8>]| -> Result<(), Invalid> {
-        crate::ledger::verify_and_apply(state, chunk, |_| {})
+    let mut flush = |state: &mut GovernanceState, chunk: &[Vec<u8>]| -> Result<(), Invalid> {
+        crate::ledger::verify_and_apply_inspecting(state, chunk, |_| {}, inspect)
             .map_err(|bad| invalid(Some(bad.seq), bad.code, bad.reason))?;
         bar.inc(chunk.len() as u64);
         Ok(())

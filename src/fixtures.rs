@@ -90,3 +90,28 @@ pub fn found(
 pub fn member_names(count: usize) -> Vec<String> {
     (0..count).map(|index| format!("member-{index}")).collect()
 }
+
+/// Re-seal a log after tampering with it, as an attacker holding the real sequencer key
+/// would: from `from` on, every entry gets its position as seq, the previous entry's hash
+/// as `prev`, and a fresh sequencer signature, so the chain and every signature verify.
+/// Returns the canonical bytes.
+pub fn reseal(
+    mut entries: Vec<ostrom_schemas::Entry>,
+    from: usize,
+    key: &SigningKey,
+) -> Vec<Vec<u8>> {
+    use ed25519_dalek::Signer;
+    let mut bytes: Vec<Vec<u8>> = entries[..from].iter().map(|entry| entry.encode()).collect();
+    for index in from..entries.len() {
+        let entry = &mut entries[index];
+        entry.seq = index as u64;
+        entry.prev = match index {
+            0 => ostrom_schemas::Hash([0; 32]),
+            _ => ostrom_schemas::entry::hash_entry_bytes(&bytes[index - 1]),
+        };
+        let digest = ostrom_schemas::entry::entry_signing_digest(&entry.encode());
+        entry.sig = ostrom_schemas::Signature(key.sign(digest.as_bytes()).to_bytes());
+        bytes.push(entry.encode());
+    }
+    bytes
+}

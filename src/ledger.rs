@@ -113,13 +113,15 @@ fn check_batch(first: u64, batch: &[Vec<u8>]) -> Result<Vec<verify::SignatureChe
 }
 
 /// The ordered half: admit and apply each checked entry. A batch that failed is redone one
-/// entry at a time, so the error names the first bad entry in log order.
+/// entry at a time, so the error names the first bad entry in log order. `inspect` sees
+/// each admitted entry with the state just before it (verification by re-execution).
 fn admit_chunk(
     state: &mut GovernanceState,
     first: u64,
     chunk: &[Vec<u8>],
     verdicts: Verdicts,
     on_applied: &mut impl FnMut(&VerifiedEntry),
+    inspect: &mut Inspect<'_>,
 ) -> Result<(), BadEntry> {
     for (index, verdict) in verdicts.into_iter().enumerate() {
         let offset = index * VERIFY_BATCH_ENTRIES;
@@ -127,6 +129,7 @@ fn admit_chunk(
             Ok(batch) => {
                 for entry in batch {
                     let verified = entry.admit(&*state)?;
+                    inspect(state, &verified)?;
                     apply(state, &verified);
                     on_applied(&verified);
                 }
@@ -137,6 +140,7 @@ fn admit_chunk(
                     let mut one =
                         check_batch(first + position as u64, &chunk[position..position + 1])?;
                     let verified = one.pop().expect("one in, one out").admit(&*state)?;
+                    inspect(state, &verified)?;
                     apply(state, &verified);
                     on_applied(&verified);
                 }
@@ -147,16 +151,29 @@ fn admit_chunk(
     Ok(())
 }
 
+/// A check of each verified entry against the state just before it.
+pub type Inspect<'a> = dyn FnMut(&GovernanceState, &VerifiedEntry) -> Result<(), BadEntry> + 'a;
+
 /// Verify and apply entries (canonical bytes) in order: decoding and signatures in
 /// parallel batches, then chain and state rules one by one.
 pub fn verify_and_apply(
     state: &mut GovernanceState,
     raw: &[Vec<u8>],
+    on_applied: impl FnMut(&VerifiedEntry),
+) -> Result<(), BadEntry> {
+    verify_and_apply_inspecting(state, raw, on_applied, &mut |_, _| Ok(()))
+}
+
+/// `verify_and_apply`, showing `inspect` every entry with the state just before it.
+pub fn verify_and_apply_inspecting(
+    state: &mut GovernanceState,
+    raw: &[Vec<u8>],
     mut on_applied: impl FnMut(&VerifiedEntry),
+    inspect: &mut Inspect<'_>,
 ) -> Result<(), BadEntry> {
     let first = state.position.next_seq;
     let verdicts = check_chunk(first, raw);
-    admit_chunk(state, first, raw, verdicts, &mut on_applied)
+    admit_chunk(state, first, raw, verdicts, &mut on_applied, inspect)
 }
 
 /// What reacts to entries as they are sealed, within the same batch: the policy engine.
@@ -562,6 +579,18 @@ pub fn replay_until(
     end: u64,
     bar: &ProgressBar,
 ) -> Result<(), LedgerError> {
+    replay_inspecting(store, community, state, end, bar, &mut |_, _| Ok(()))
+}
+
+/// `replay_until`, showing `inspect` every entry with the state just before it.
+pub fn replay_inspecting(
+    store: &dyn LogStore,
+    community: CommunityId,
+    state: &mut GovernanceState,
+    end: u64,
+    bar: &ProgressBar,
+    inspect: &mut Inspect<'_>,
+) -> Result<(), LedgerError> {
     let from = state.position.next_seq;
     let reader_failed = std::sync::Mutex::new(None);
     let reader_failed = &reader_failed;
@@ -617,7 +646,7 @@ pub fn replay_until(
         });
         for (first, chunk, verdicts) in verified {
             let count = chunk.len() as u64;
-            admit_chunk(state, first, &chunk, verdicts, &mut |_| {})
+            admit_chunk(state, first, &chunk, verdicts, &mut |_| {}, inspect)
                 .map_err(LedgerError::Invalid)?;
             bar.inc(count);
         }

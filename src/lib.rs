@@ -14,6 +14,8 @@
 //! - [`ledger`]: a community's log + state + sequencer key; open (snapshot + verified
 //!   suffix), append (seal, durable write, apply).
 //! - [`keys`]: key files (0600). [`kits`]: starter kits. [`export`]: the export format.
+//! - [`merkle`]: RFC 6962 Merkle tree heads and inclusion/consistency proofs over the
+//!   entry hashes, kept beside the log.
 //! - [`writer`]: the single writer thread of a log: concurrent submissions become group
 //!   commits.
 //! - [`clock`]: the only place the wall clock is read.
@@ -39,6 +41,7 @@ pub mod fixtures;
 pub mod keys;
 pub mod kits;
 pub mod ledger;
+pub mod merkle;
 pub mod policy;
 pub mod procedures;
 pub mod scenario;

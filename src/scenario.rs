@@ -151,9 +151,13 @@ struct WithdrawStep {
 #[serde(deny_unknown_fields)]
 struct RecoverStep {
     id: Option<String>,
+    #[serde(default)]
     signers: Vec<String>,
     restart: Option<String>,
     rollback_before: Option<String>,
+    /// Submit again, unchanged, the recovery of an earlier step with this label (a replay,
+    /// which the verifier must refuse).
+    replay: Option<String>,
 }
 
 /// The verdict on one scenario file.
@@ -218,16 +222,21 @@ pub fn run_file(path: &Path, runtime: &Arc<Runtime>) -> Verdict {
     };
     let name = file.name.clone();
     let base = path.parent().unwrap_or(Path::new(".")).to_owned();
-    match Run::new(file, base, runtime.clone()).and_then(|mut run| run.steps()) {
+    let verified = |run: Run| run.verify_by_reexecution(runtime);
+    match Run::new(file, base, runtime.clone())
+        .and_then(|mut run| run.steps().map(|()| run))
+        .and_then(verified)
+    {
         Ok(()) => Verdict::Passed { name },
         Err(message) => Verdict::Failed { name, message },
     }
 }
 
-/// A platform stand-in that executes every action and remembers them.
+/// A platform stand-in that executes and undoes every action and remembers them.
 #[derive(Default)]
 struct AcceptingPlatform {
     executed: Mutex<Vec<PlatformAction>>,
+    reverted: Mutex<Vec<ActionId>>,
 }
 
 impl Platforms for AcceptingPlatform {
@@ -238,6 +247,14 @@ impl Platforms for AcceptingPlatform {
             .push(action.clone());
         Some(Ok(Value::Map(BTreeMap::from([(
             "ok".to_owned(),
+            Value::Bool(true),
+        )]))))
+    }
+
+    fn revert(&self, target: ActionId, _action: &PlatformAction) -> Option<Result<Value, String>> {
+        self.reverted.lock().expect("not poisoned").push(target);
+        Some(Ok(Value::Map(BTreeMap::from([(
+            "undone".to_owned(),
             Value::Bool(true),
         )]))))
     }
@@ -278,6 +295,8 @@ struct Run {
     labels: BTreeMap<String, ActionId>,
     refusals: BTreeMap<String, Refusal>,
     expected_refusals: BTreeSet<String>,
+    /// Recoveries submitted by labelled steps, for `replay`.
+    recoveries: BTreeMap<String, Recovery>,
     now: u64,
 }
 
@@ -492,12 +511,34 @@ impl Run {
             labels: BTreeMap::new(),
             refusals: BTreeMap::new(),
             expected_refusals,
+            recoveries: BTreeMap::new(),
             now: SCENARIO_EPOCH_MS,
         })
     }
 
     fn state(&self) -> &GovernanceState {
         self.ledger.state()
+    }
+
+    /// Every scenario's log must also pass `verify`: replayed from genesis, with every
+    /// recorded evaluation re-executed to identical effects (the recorded HTTP answers
+    /// stand in for the canned ones).
+    fn verify_by_reexecution(self, runtime: &Arc<Runtime>) -> Result<(), String> {
+        let mut audit = crate::engine::reexecute::Audit::new(runtime.clone());
+        let mut state = GovernanceState::default();
+        crate::ledger::replay_inspecting(
+            &**self.ledger.store(),
+            self.ledger.community(),
+            &mut state,
+            u64::MAX,
+            &indicatif::ProgressBar::hidden(),
+            &mut |state, entry| audit.inspect(state, entry),
+        )
+        .map_err(|error| format!("verify: {error}"))?;
+        if state.state_hash() != self.state().state_hash() {
+            return Err("verify: the replayed state differs from the live one".into());
+        }
+        Ok(())
     }
 
     fn steps(&mut self) -> Result<(), String> {
@@ -735,6 +776,27 @@ impl Run {
     }
 
     fn recover(&mut self, step: &RecoverStep) -> Result<(), String> {
+        if let Some(label) = &step.replay {
+            if step.restart.is_some() || step.rollback_before.is_some() || !step.signers.is_empty()
+            {
+                return Err("a replayed recover takes only id and replay".into());
+            }
+            let recovery = self
+                .recoveries
+                .get(label)
+                .cloned()
+                .ok_or_else(|| format!("no recover step labelled {label:?}"))?;
+            let author = recovery
+                .cosignatures
+                .first()
+                .map(|cosignature| cosignature.trustee.clone())
+                .ok_or("the replayed recovery has no co-signers")?;
+            return self.submit(
+                &author,
+                StatementBody::RecoveryInvoked(recovery),
+                step.id.as_deref(),
+            );
+        }
         let state = self.state();
         let community = state.community_id().expect("founded");
         let plan = match (&step.restart, &step.rollback_before) {
@@ -755,7 +817,11 @@ impl Run {
                 };
                 RecoveryPlan::RollbackToSeq { seq }
             }
-            _ => return Err("recover needs exactly one of restart or rollback_before".into()),
+            _ => {
+                return Err(
+                    "recover needs exactly one of restart, rollback_before or replay".into(),
+                )
+            }
         };
         let head_seq = state.position.next_seq - 1;
         let head = state.position.head;
@@ -787,13 +853,20 @@ impl Run {
             .first()
             .cloned()
             .ok_or("recover needs at least one signer")?;
-        let body = StatementBody::RecoveryInvoked(Recovery {
+        let recovery = Recovery {
             plan,
             head_seq,
             head,
             cosignatures,
-        });
-        self.submit(&author, body, step.id.as_deref())
+        };
+        if let Some(label) = &step.id {
+            self.recoveries.insert(label.clone(), recovery.clone());
+        }
+        self.submit(
+            &author,
+            StatementBody::RecoveryInvoked(recovery),
+            step.id.as_deref(),
+        )
     }
 
     fn expect(&self, expect: &toml::Table) -> Result<(), String> {
@@ -881,12 +954,32 @@ impl Run {
             return Ok(());
         }
         if let Some(role) = text("role") {
+            let live = state.roles.get(role).filter(|found| found.active);
+            if let Some(exists) = expect.get("exists").and_then(toml::Value::as_bool) {
+                if live.is_some() != exists {
+                    return Err(format!(
+                        "expected role {role:?} exists = {exists}, got {}",
+                        live.is_some()
+                    ));
+                }
+                return Ok(());
+            }
+            let found = live.ok_or_else(|| format!("no role {role:?}"))?;
+            if expect.contains_key("execute") {
+                let expected = names("execute")?;
+                let actual: BTreeSet<String> = found.permissions.execute.iter().cloned().collect();
+                if actual != expected {
+                    return Err(format!(
+                        "expected role {role} to execute {}, got {}",
+                        show(&expected),
+                        show(&actual)
+                    ));
+                }
+                if !expect.contains_key("members") {
+                    return Ok(());
+                }
+            }
             let expected = names("members")?;
-            let found = state
-                .roles
-                .get(role)
-                .filter(|found| found.active)
-                .ok_or_else(|| format!("no role {role:?}"))?;
             let actual: BTreeSet<String> = if role == ostrom_projections::state::EVERYONE {
                 state.member_names().into_iter().collect()
             } else {
@@ -989,6 +1082,64 @@ impl Run {
                         "expected {label}'s {key:?} = {expected}, got {value}"
                     ));
                 }
+            }
+            return Ok(());
+        }
+        if expect.contains_key("trustees") {
+            let expected = names("trustees")?;
+            let actual: BTreeSet<String> = state.recovery.trustees.iter().cloned().collect();
+            let threshold = expect
+                .get("threshold")
+                .and_then(toml::Value::as_integer)
+                .ok_or("`trustees` needs `threshold`")?;
+            if actual != expected || state.recovery.threshold as i64 != threshold {
+                return Err(format!(
+                    "expected trustees {} with threshold {threshold}, got {} with threshold {}",
+                    show(&expected),
+                    show(&actual),
+                    state.recovery.threshold
+                ));
+            }
+            return Ok(());
+        }
+        if let Some(platform) = text("integration") {
+            let expected = expect
+                .get("connected")
+                .and_then(toml::Value::as_bool)
+                .ok_or("`integration` needs `connected`")?;
+            let actual = state.integrations.contains_key(platform);
+            if actual != expected {
+                return Err(format!(
+                    "expected integration {platform:?} connected = {expected}, got {actual}"
+                ));
+            }
+            return Ok(());
+        }
+        if let Some(label) = text("reverted") {
+            let by = self.label(text("by").ok_or("`reverted` needs `by`")?)?;
+            let target = self.label(label)?;
+            let actual = state.actions[&target].reverted_by;
+            if actual != Some(by) {
+                return Err(format!(
+                    "expected {label} reverted by action {by}, got {actual:?}"
+                ));
+            }
+            // The audit trail is the log: an `ActionReverted` record must link the two.
+            let linked = self
+                .ledger
+                .store()
+                .read_from(self.ledger.community(), by.0)
+                .map_err(|error| error.to_string())?
+                .filter_map(|item| item.ok())
+                .filter_map(|(_, bytes)| ostrom_schemas::Entry::decode(&bytes).ok())
+                .any(|entry| {
+                    entry.record()
+                        == Some(&ostrom_schemas::Record::ActionReverted { action: target, by })
+                });
+            if !linked {
+                return Err(format!(
+                    "the log holds no ActionReverted record linking {label} to action {by}"
+                ));
             }
             return Ok(());
         }

@@ -8,7 +8,9 @@
 
 use std::collections::BTreeSet;
 
-use ostrom_schemas::action::{ActionId, ConstitutionAction, PolicyId, RollbackTarget};
+use ostrom_schemas::action::{
+    ActionId, ActionSpec, ConstitutionAction, PlainAction, PolicyId, RollbackTarget,
+};
 
 use crate::state::{
     policy_version_hash, Document, DocumentVersion, GovernanceState, Member, Policy, PolicyVersion,
@@ -446,14 +448,71 @@ impl GovernanceState {
     /// did not touch it). Platform actions are undone by their integration; the reducer
     /// only marks them.
     fn revert(&mut self, target: ActionId, origin: Origin) {
-        let executed_seq = match self.actions[&target].execution {
-            crate::state::Execution::Executed { seq, .. } => seq,
+        let (executed_seq, option) = match self.actions[&target].execution {
+            crate::state::Execution::Executed { seq, option } => (seq, option),
             _ => unreachable!("checked"),
         };
         self.restore_objects_changed_at(executed_seq, origin);
+        // Members and integrations keep no version history, so what the action did to them
+        // is read from the action itself.
+        let spec = self.actions[&target].spec.clone();
+        for part in executed_constitution(&spec, option) {
+            match part {
+                ConstitutionAction::RemoveMember { member } => {
+                    if let Some(found) = self.members.get_mut(member) {
+                        found.active = true;
+                    }
+                }
+                ConstitutionAction::AddIntegration { platform, .. }
+                | ConstitutionAction::RemoveIntegration { platform } => {
+                    match self.integration_before(platform, executed_seq) {
+                        Some(settings) => {
+                            self.integrations.insert(platform.clone(), settings);
+                        }
+                        None => {
+                            self.integrations.remove(platform);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
         if let Some(action) = self.actions.get_mut(&target) {
             action.reverted_by = origin.by;
         }
+    }
+
+    /// A platform's integration settings as the last executed action before `seq` left
+    /// them (none: not connected).
+    fn integration_before(&self, platform: &str, seq: u64) -> Option<ostrom_schemas::Params> {
+        let mut latest: Option<(u64, Option<ostrom_schemas::Params>)> = None;
+        for action in self.actions.values() {
+            let crate::state::Execution::Executed {
+                seq: executed,
+                option,
+            } = action.execution
+            else {
+                continue;
+            };
+            if executed >= seq || latest.as_ref().is_some_and(|(at, _)| *at > executed) {
+                continue;
+            }
+            for part in executed_constitution(&action.spec, option) {
+                match part {
+                    ConstitutionAction::AddIntegration {
+                        platform: named,
+                        settings,
+                    } if named == platform => latest = Some((executed, Some(settings.clone()))),
+                    ConstitutionAction::RemoveIntegration { platform: named }
+                        if named == platform =>
+                    {
+                        latest = Some((executed, None))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        latest.and_then(|(_, settings)| settings)
     }
 
     fn rollback_seq(&self, target: &RollbackTarget) -> Result<u64, String> {
@@ -715,4 +774,26 @@ fn push_document_version(document: &mut Document, name: &str, origin: Origin) {
         text: document.text.clone(),
         active: document.active,
     });
+}
+
+/// The constitution actions an executed action consisted of: itself, an election's executed
+/// option, or every part of a combination.
+fn executed_constitution(spec: &ActionSpec, option: Option<u64>) -> Vec<&ConstitutionAction> {
+    fn plain(action: &PlainAction) -> Option<&ConstitutionAction> {
+        match action {
+            PlainAction::Constitution(constitution) => Some(constitution),
+            PlainAction::Platform(_) => None,
+        }
+    }
+    match spec {
+        ActionSpec::Constitution(constitution) => vec![constitution],
+        ActionSpec::Platform(_) => Vec::new(),
+        // As the engine executes it: no option recorded means the first.
+        ActionSpec::Election { options } => options
+            .get(option.unwrap_or(0) as usize)
+            .and_then(plain)
+            .into_iter()
+            .collect(),
+        ActionSpec::Combination { actions } => actions.iter().filter_map(plain).collect(),
+    }
 }

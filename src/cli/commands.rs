@@ -10,8 +10,9 @@ use ostrom_schemas::entry::community_id;
 use ostrom_schemas::statement::MemberSpec;
 use ostrom_schemas::{ActionId, CommunityId, Entry, Params, StatementBody, Value, VoteValue};
 
-use super::{describe, Cli, Command, PolicyCommand, TokenCommand};
+use super::{describe, Cli, Command, PolicyCommand, RecoverCommand, TokenCommand};
 use crate::clock;
+use crate::engine::reexecute::Audit;
 use crate::engine::{Engine, HttpSource, NoPlatforms};
 use crate::export;
 use crate::keys::{self, KeyDir};
@@ -30,7 +31,7 @@ pub struct CliError {
 }
 
 impl CliError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(code: &'static str, message: impl Into<String>) -> Self {
         CliError {
             code,
             message: message.into(),
@@ -70,7 +71,7 @@ impl From<export::ExportError> for CliError {
     }
 }
 
-type Result<T> = std::result::Result<T, CliError>;
+pub(super) type Result<T> = std::result::Result<T, CliError>;
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -81,8 +82,24 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Verify { file: Some(file) } => verify_export(&file),
+        Command::Verify {
+            file: Some(file),
+            heads,
+        } => verify_export(&file, &heads),
         Command::Test { files } => run_scenarios(&files),
+        // A trustee signs on their own machine: the file names the community, and only
+        // their key is needed, not the log.
+        Command::Recover {
+            command: RecoverCommand::Sign { file, trustee },
+        } => super::recover::sign(&cli.data, &file, &trustee),
+        Command::Proof {
+            command:
+                super::ProofCommand::Check {
+                    proof,
+                    head,
+                    old_head,
+                },
+        } => super::proof::check(&proof, &head, old_head.as_deref()),
         Command::Policy {
             command: PolicyCommand::Check { file },
         } => check_policy(&file),
@@ -126,10 +143,25 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let show_progress = std::io::stderr().is_terminal();
             match command {
-                Command::Replay | Command::Verify { file: None } => {
-                    replay(store, community, matches!(command, Command::Verify { .. }))
+                Command::Replay => replay(store, community, None),
+                Command::Verify { file: None, heads } => {
+                    replay(
+                        store.clone(),
+                        community,
+                        Some(crate::merkle::HeadDir::new(&cli.data, community)),
+                    )?;
+                    check_given_heads(
+                        store
+                            .read_from(community, 0)?
+                            .map(|item| item.map(|(_, bytes)| bytes).map_err(|e| e.to_string())),
+                        community,
+                        &heads,
+                    )
                 }
                 Command::Log { from, limit, json } => log(&*store, community, from, limit, json),
+                Command::Proof { command } => {
+                    super::proof::run(&*store, community, &cli.data, &keys, command)
+                }
                 Command::State { json, at: Some(at) } => {
                     let state = state_at(&*store, community, at, &mut GovernanceState::default())?;
                     show_state(&state, json)
@@ -159,12 +191,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
                 Command::Token { command } => token(&cli.data, &*store, community, command),
                 command => {
+                    let checkpoints = sequencer
+                        .clone()
+                        .map(|key| (crate::merkle::HeadDir::new(&cli.data, community), key));
                     let ledger = Ledger::open(store, community, sequencer, show_progress)?;
-                    let mut ledger = Session::new(ledger);
+                    let mut ledger = Session::new(ledger, checkpoints);
                     match command {
                         Command::Tick => {
                             let before = ledger.ledger.state().position.next_seq;
-                            ledger.append(Vec::new())?;
+                            ledger.append(Vec::new(), true)?;
                             let after = ledger.ledger.state().position.next_seq;
                             println!("{} entries written by due checks", after - before);
                             Ok(())
@@ -257,6 +292,45 @@ pub fn run(cli: Cli) -> Result<()> {
                             submit(&mut ledger, &keys, &member, body).map(|seq| println!("{seq}"))
                         }
                         Command::State { json, .. } => show_state(ledger.state(), json),
+                        Command::Recover {
+                            command:
+                                RecoverCommand::Prepare {
+                                    plan,
+                                    kit,
+                                    founder,
+                                    seq,
+                                    out,
+                                },
+                        } => super::recover::prepare(
+                            ledger.state(),
+                            plan,
+                            kit.as_deref(),
+                            founder.as_deref(),
+                            seq,
+                            &out,
+                        ),
+                        Command::Recover {
+                            command: RecoverCommand::Submit { file, member },
+                        } => {
+                            let file = super::recover::RecoveryFile::read(&file)?;
+                            let member = member
+                                .or_else(|| {
+                                    file.recovery
+                                        .cosignatures
+                                        .first()
+                                        .map(|cosignature| cosignature.trustee.clone())
+                                })
+                                .ok_or_else(|| {
+                                    CliError::new(
+                                        "bad_cosignature",
+                                        "the recovery has no co-signatures; trustees sign it with `ostrom recover sign`",
+                                    )
+                                })?;
+                            let body = StatementBody::RecoveryInvoked(file.recovery);
+                            let seq = submit(&mut ledger, &keys, &member, body)?;
+                            println!("{seq}");
+                            Ok(())
+                        }
                         _ => unreachable!("every command is handled above"),
                     }
                 }
@@ -514,17 +588,27 @@ pub fn parse_params(args: &[String]) -> Result<Params> {
 struct Session {
     ledger: Ledger,
     engine: Engine,
+    /// Where tree heads are saved every `merkle::CHECKPOINT_INTERVAL_ENTRIES` entries, and
+    /// the sequencer key that signs them.
+    checkpoints: Option<(crate::merkle::HeadDir, ostrom_schemas::SigningKey)>,
 }
 
 impl Session {
-    fn new(ledger: Ledger) -> Session {
+    fn new(
+        ledger: Ledger,
+        checkpoints: Option<(crate::merkle::HeadDir, ostrom_schemas::SigningKey)>,
+    ) -> Session {
         let mut engine = Engine::new(
             Arc::new(Runtime::new()),
             Arc::new(NoPlatforms),
             HttpSource::Community,
         );
         engine.resume(ledger.state());
-        Session { ledger, engine }
+        Session {
+            ledger,
+            engine,
+            checkpoints,
+        }
     }
 
     fn state(&self) -> &GovernanceState {
@@ -532,18 +616,35 @@ impl Session {
     }
 
     /// Seal `items` with everything the engine decides, after running the checks that
-    /// came due since the last command, and make it durable.
+    /// came due since the last command (when `tick`), and make it durable.
     fn append(
         &mut self,
         items: Vec<Sealable>,
+        tick: bool,
     ) -> Result<Vec<std::result::Result<ostrom_schemas::VerifiedEntry, Refusal>>> {
-        Ok(self
+        let verdicts = self
             .ledger
-            .append_with(items, clock::now_ms(), &mut self.engine, true)?)
+            .append_with(items, clock::now_ms(), &mut self.engine, tick)?;
+        if let Some((heads, key)) = &self.checkpoints {
+            // The entries are durable already; a head that cannot be written now is written
+            // by the next command that appends, so this failure only warns.
+            if let Err(error) = crate::merkle::save_due_heads(
+                &**self.ledger.store(),
+                self.ledger.community(),
+                heads,
+                key,
+            ) {
+                eprintln!("warning: tree head not saved: {error}");
+            }
+        }
+        Ok(verdicts)
     }
 }
 
 fn submit(session: &mut Session, keys: &KeyDir, member: &str, body: StatementBody) -> Result<u64> {
+    // A recovery names the log head it was prepared against: due checks written first
+    // would move the head and make it stale, so they wait for the next command.
+    let tick = !matches!(body, StatementBody::RecoveryInvoked(_));
     if !session.state().is_member(member) {
         return Err(CliError::new(
             "unknown_member",
@@ -558,7 +659,7 @@ fn submit(session: &mut Session, keys: &KeyDir, member: &str, body: StatementBod
     let checked = ostrom_schemas::verify::check_statement(signed)
         .map_err(|refusal| CliError::new(refusal.code, refusal.reason))?;
     let verdict = session
-        .append(vec![Sealable::Statement(checked)])?
+        .append(vec![Sealable::Statement(checked)], tick)?
         .pop()
         .expect("one result per item");
     let verified = verdict.map_err(|refusal| CliError::new(refusal.code, refusal.reason))?;
@@ -598,7 +699,14 @@ fn propose(
     Ok(())
 }
 
-fn replay(store: Arc<dyn LogStore>, community: CommunityId, verify_only: bool) -> Result<()> {
+/// Replay the whole log; `verify` (with the community's tree heads) also re-executes every
+/// recorded evaluation and checks every saved tree head against the log.
+fn replay(
+    store: Arc<dyn LogStore>,
+    community: CommunityId,
+    verify: Option<crate::merkle::HeadDir>,
+) -> Result<()> {
+    let verify_only = verify.is_some();
     let total = store.len(community)?;
     let bar = if std::io::stderr().is_terminal() {
         progress_bar(
@@ -614,15 +722,38 @@ fn replay(store: Arc<dyn LogStore>, community: CommunityId, verify_only: bool) -
     };
     let mut state = GovernanceState::default();
     let started = std::time::Instant::now();
-    let result = crate::ledger::replay_from_store(&*store, community, &mut state, &bar);
+    let mut audit = Audit::new(Arc::new(Runtime::new()));
+    let result = if verify_only {
+        crate::ledger::replay_inspecting(
+            &*store,
+            community,
+            &mut state,
+            u64::MAX,
+            &bar,
+            &mut |state, entry| audit.inspect(state, entry),
+        )
+    } else {
+        crate::ledger::replay_from_store(&*store, community, &mut state, &bar)
+    };
     bar.finish_and_clear();
     match result {
         Ok(()) => {
             let seconds = started.elapsed().as_secs_f64();
-            if verify_only {
+            if let Some(heads) = verify {
+                let checked = crate::merkle::check_saved_heads(&*store, community, &heads)
+                    .map_err(|error| CliError::new(error.code, error.reason))?;
                 println!(
-                    "ok: {} entries verified (chain, signatures, members and keys)",
-                    state.position.next_seq
+                    "ok: {} entries verified (chain, signatures, members and keys); {} evaluations re-executed with identical effects{}; {checked} saved tree heads match the log",
+                    state.position.next_seq,
+                    audit.reexecuted,
+                    if audit.time_limits_accepted > 0 {
+                        format!(
+                            " ({} stopped by the CPU-time backstop accepted as recorded)",
+                            audit.time_limits_accepted
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
             } else {
                 println!("{} entries", state.position.next_seq);
@@ -815,19 +946,26 @@ fn export_log(ledger: &Ledger, out: &Path) -> Result<()> {
 
 fn verify_file(file: &Path) -> Result<(export::Header, GovernanceState)> {
     let show = std::io::stderr().is_terminal();
-    export::verify_file(file, show).map_err(|invalid| match invalid.seq {
-        Some(seq) => CliError::new(
-            invalid.code,
-            format!("verification failed at entry {seq}: {}", invalid.reason),
-        ),
-        None => CliError::new(invalid.code, invalid.reason),
-    })
+    let mut audit = Audit::new(Arc::new(Runtime::new()));
+    export::verify_file_inspecting(file, show, &mut |state, entry| audit.inspect(state, entry))
+        .map_err(|invalid| match invalid.seq {
+            Some(seq) => CliError::new(
+                invalid.code,
+                format!("verification failed at entry {seq}: {}", invalid.reason),
+            ),
+            None => CliError::new(invalid.code, invalid.reason),
+        })
 }
 
-fn verify_export(file: &Path) -> Result<()> {
+fn verify_export(file: &Path, heads: &[std::path::PathBuf]) -> Result<()> {
     let (header, state) = verify_file(file)?;
+    check_given_heads(
+        export::Reader::open(file)?.map(|item| item.map_err(|error| error.to_string())),
+        header.community,
+        heads,
+    )?;
     println!(
-        "ok: {} entries of {} verified (chain, signatures, members and keys); head {}, state hash {}",
+        "ok: {} entries of {} verified (chain, signatures, members and keys, evaluations re-executed); head {}, state hash {}",
         state.position.next_seq,
         header.name,
         state.position.head,
@@ -912,6 +1050,54 @@ fn check_policy(file: &Path) -> Result<()> {
     println!(
         "ok: {} compiles and defines filter and check",
         file.display()
+    );
+    Ok(())
+}
+
+/// Check tree heads an auditor saved against a log's entries (canonical bytes, in order):
+/// each head's signature, and the root of the log's first `size` entries.
+fn check_given_heads(
+    entries: impl Iterator<Item = std::result::Result<Vec<u8>, String>>,
+    community: CommunityId,
+    paths: &[std::path::PathBuf],
+) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let mut heads = paths
+        .iter()
+        .map(|path| {
+            crate::merkle::read_head(path)
+                .map_err(|error| CliError::new("bad_tree_head", error))
+                .map(|head| (path, head))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    heads.sort_by_key(|(_, head)| head.size);
+    let mut tree = crate::merkle::LogTree::default();
+    let mut pending = heads.iter().peekable();
+    for bytes in entries {
+        let bytes = bytes.map_err(|error| CliError::new("store_error", error))?;
+        tree.push(ostrom_schemas::entry::hash_entry_bytes(&bytes));
+        while let Some((path, head)) = pending.next_if(|(_, head)| head.size == tree.len()) {
+            crate::merkle::check_head_root(head, community, tree.root()).map_err(|error| {
+                CliError::new(error.code, format!("{}: {}", path.display(), error.reason))
+            })?;
+        }
+    }
+    if let Some((path, head)) = pending.next() {
+        return Err(CliError::new(
+            "proof_mismatch",
+            format!(
+                "{}: the tree head covers {} entries but the log has only {}: entries were removed",
+                path.display(),
+                head.size,
+                tree.len()
+            ),
+        ));
+    }
+    println!(
+        "ok: the log begins with exactly the entries of {} saved tree head(s): it was only appended to",
+        heads.len()
     );
     Ok(())
 }

@@ -7,12 +7,16 @@
 
 mod commands;
 mod describe;
+mod proof;
+mod recover;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 pub use commands::run;
+pub use proof::ProofCommand;
+pub use recover::RecoverCommand;
 
 /// ostrom: a signed, hash-chained governance ledger for online communities.
 #[derive(Debug, Parser)]
@@ -117,12 +121,17 @@ pub enum Command {
     },
     /// Verify an export file and add its community to this data directory.
     Import { file: PathBuf },
-    /// Verify a log (chain, every signature, every author's membership and key); names the
-    /// first bad entry and exits non-zero on failure.
+    /// Verify a log: chain, every signature, every author's membership and key, every
+    /// recorded evaluation re-executed, every saved tree head; names the first bad entry and
+    /// exits non-zero on failure.
     Verify {
         /// Verify an export file instead of the data directory's log.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// A tree head saved earlier (repeatable): the log must still begin with exactly the
+        /// entries that head signed, i.e. it was only ever appended to.
+        #[arg(long = "head")]
+        heads: Vec<PathBuf>,
     },
     /// List the starter kits.
     Kits,
@@ -135,6 +144,17 @@ pub enum Command {
     },
     /// Run the checks that are due now (time-based policy rules), as the server's sweep does.
     Tick,
+    /// Merkle proofs over the log (RFC 6962 shape): signed tree heads, inclusion and
+    /// consistency proofs, and their offline check.
+    Proof {
+        #[command(subcommand)]
+        command: ProofCommand,
+    },
+    /// A governance restart co-signed by recovery trustees: prepare, sign, submit.
+    Recover {
+        #[command(subcommand)]
+        command: RecoverCommand,
+    },
     /// Write, check and propose policies.
     Policy {
         #[command(subcommand)]

@@ -25,16 +25,19 @@
 //! Every evaluation that changed anything is one `Evaluated` record; replay applies
 //! records and never runs scripts.
 
+pub mod reexecute;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use ostrom_projections::state::{Action, Execution, Policy};
 use ostrom_projections::{GovernanceState, Status};
 use ostrom_schemas::action::{
-    ActionSpec, ConstitutionAction, PlainAction, PlatformAction, PolicyKind,
+    ActionSpec, ConstitutionAction, PlainAction, PlatformAction, PolicyKind, RollbackTarget,
 };
 use ostrom_schemas::entry::statement_signing_digest;
 use ostrom_schemas::record::{Effects, Evaluation, Outcome, Phase, PolicyFault, Record};
+use ostrom_schemas::statement::RecoveryPlan;
 use ostrom_schemas::verify::{Refusal, Sealable};
 use ostrom_schemas::{ActionId, Body, Hash, PolicyId, Signed, StatementBody, Value, VerifiedEntry};
 
@@ -63,6 +66,13 @@ pub trait Platforms: Send + Sync {
     /// Execute a passed platform action. `None`: no integration for its platform is
     /// connected, so the action stays passed and awaiting execution.
     fn execute(&self, action: &PlatformAction) -> Option<Result<Value, String>>;
+
+    /// Undo the executed platform action `target` (a passed `revert_action` of it); the
+    /// integration finds what it did under that id. `None`: no integration for its
+    /// platform is connected, so the revert stays passed and awaiting execution.
+    fn revert(&self, _target: ActionId, _action: &PlatformAction) -> Option<Result<Value, String>> {
+        None
+    }
 }
 
 /// No integration connected: platform actions wait.
@@ -497,23 +507,14 @@ impl Engine {
             match chosen {
                 Some(found) => found,
                 None => {
-                    let action = &batch.state().actions[&id];
-                    let reason = format!(
-                        "ungoverned: no active {} policy governs {}",
-                        action.kind.as_str(),
-                        action.spec.action_type()
-                    );
+                    let effects = ungoverned_effects(&batch.state().actions[&id]);
                     self.unschedule(id);
                     let evaluation = Evaluation {
                         action: id,
                         policy: None,
                         phase,
                         at_ms: now,
-                        effects: Effects {
-                            outcome: Some(Outcome::Failed),
-                            reason: Some(reason),
-                            ..Effects::default()
-                        },
+                        effects,
                     };
                     self.seal(batch, Record::Evaluated(evaluation));
                     return;
@@ -620,17 +621,26 @@ impl Engine {
             ActionSpec::Combination { actions } => actions.clone(),
         };
         // Platform parts first: if the platform refuses, nothing of a combination applies.
+        // A revert of a platform action is the platform's undo, asked of its integration.
         let mut responses = Vec::new();
         for part in &chosen {
-            if let PlainAction::Platform(platform_action) = part {
-                match self.platforms.execute(platform_action) {
-                    None => return, // awaiting the platform's integration
-                    Some(Err(reason)) => {
-                        self.seal(batch, Record::ActionExecutionFailed { action: id, reason });
-                        return;
+            let answer = match part {
+                PlainAction::Platform(platform_action) => self.platforms.execute(platform_action),
+                PlainAction::Constitution(ConstitutionAction::RevertAction { action }) => {
+                    match platform_undo(batch.state(), *action) {
+                        Some(platform_action) => self.platforms.revert(*action, &platform_action),
+                        None => continue,
                     }
-                    Some(Ok(response)) => responses.push(response),
                 }
+                PlainAction::Constitution(_) => continue,
+            };
+            match answer {
+                None => return, // awaiting the platform's integration
+                Some(Err(reason)) => {
+                    self.seal(batch, Record::ActionExecutionFailed { action: id, reason });
+                    return;
+                }
+                Some(Ok(response)) => responses.push(response),
             }
         }
         let response = match responses.len() {
@@ -647,11 +657,56 @@ impl Engine {
                     response,
                 },
             )
-            .is_some()
-            && chosen.iter().any(changes_policies)
+            .is_none()
         {
+            return;
+        }
+        // The audit trail links each revert and rollback to what it undid, in the log.
+        for part in &chosen {
+            let record = match part {
+                PlainAction::Constitution(ConstitutionAction::RevertAction { action }) => {
+                    Record::ActionReverted {
+                        action: *action,
+                        by: id,
+                    }
+                }
+                PlainAction::Constitution(ConstitutionAction::RollbackGovernance { target }) => {
+                    let to_seq = match target {
+                        RollbackTarget::ToSeq(seq) => *seq,
+                        RollbackTarget::Before(action) => {
+                            match batch
+                                .state()
+                                .actions
+                                .get(action)
+                                .map(|found| &found.execution)
+                            {
+                                Some(Execution::Executed { seq, .. }) => *seq,
+                                _ => continue,
+                            }
+                        }
+                    };
+                    Record::GovernanceRolledBack {
+                        by: Some(id),
+                        to_seq,
+                    }
+                }
+                _ => continue,
+            };
+            self.seal(batch, record);
+        }
+        if chosen.iter().any(changes_policies) {
             queue.push_back(Work::RegovernStale);
         }
+    }
+}
+
+/// The platform action a revert of `target` must ask its platform to undo (none: the
+/// target is not a platform action, and the reducer reverts it). A bundle's platform parts
+/// are not undone yet: that needs the integrations' outbox (DESIGN §5).
+fn platform_undo(state: &GovernanceState, target: ActionId) -> Option<PlatformAction> {
+    match &state.actions.get(&target)?.spec {
+        ActionSpec::Platform(platform_action) => Some(platform_action.clone()),
+        _ => None,
     }
 }
 
@@ -687,6 +742,19 @@ fn changes_policies(action: &PlainAction) -> bool {
                 | ConstitutionAction::RollbackGovernance { .. }
         )
     )
+}
+
+/// What is recorded when no active policy governs an action: it fails, never stuck.
+fn ungoverned_effects(action: &Action) -> Effects {
+    Effects {
+        outcome: Some(Outcome::Failed),
+        reason: Some(format!(
+            "ungoverned: no active {} policy governs {}",
+            action.kind.as_str(),
+            action.spec.action_type()
+        )),
+        ..Effects::default()
+    }
 }
 
 fn fault_effects(function: &str, message: &str, line: u32, column: u32) -> Effects {
@@ -761,7 +829,23 @@ impl Reactor for Engine {
                 StatementBody::ActionProposed { .. } => Work::Arrive(ActionId(seq)),
                 StatementBody::VoteCast { action, .. }
                 | StatementBody::VoteWithdrawn { action } => Work::Recheck(*action, Phase::Vote),
-                StatementBody::RecoveryInvoked(_) => Work::RegovernStale,
+                StatementBody::RecoveryInvoked(recovery) => {
+                    // Prominent in the audit trail: what the trustees' recovery did.
+                    let record = match &recovery.plan {
+                        RecoveryPlan::Restart { kit, .. } => Record::GovernanceRestarted {
+                            recovery_seq: seq,
+                            kit: kit.clone(),
+                        },
+                        RecoveryPlan::RollbackToSeq { seq: to_seq } => {
+                            Record::GovernanceRolledBack {
+                                by: None,
+                                to_seq: *to_seq,
+                            }
+                        }
+                    };
+                    self.seal(batch, record);
+                    Work::RegovernStale
+                }
                 _ => return,
             },
             Body::Record(Record::PolicyProposed { .. }) => Work::Arrive(ActionId(seq)),
