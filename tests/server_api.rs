@@ -336,3 +336,70 @@ fn a_bad_configuration_stops_the_server_before_it_opens_anything() {
         assert!(!dir.path().join("data").exists());
     }
 }
+
+#[test]
+fn proofs_served_over_http_verify_offline_against_saved_tree_heads() {
+    // Given a community whose tree head an auditor saved, and then more history,
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let (_, ada) = found(data, "guild", "testing", &["ada", "lin"]);
+    let served = serve(data, &[]);
+    let base = "/communities/guild";
+    let propose = |name: &str| {
+        let answer = served.post(
+            &ada,
+            &format!("{base}/proposals"),
+            &json!({"action_type": "add_document", "params": {"name": name, "text": "t"}}),
+        );
+        assert_eq!(answer.status, 201, "{answer:?}");
+        answer.body["action"].as_u64().unwrap()
+    };
+    propose("first");
+    let old: ostrom::merkle::TreeHead =
+        serde_json::from_value(served.get(&ada, &format!("{base}/tree-head")).body).unwrap();
+    let decided = propose("second");
+    propose("third");
+    let new: ostrom::merkle::TreeHead =
+        serde_json::from_value(served.get(&ada, &format!("{base}/tree-head")).body).unwrap();
+    assert!(new.size > old.size);
+
+    // when the server proves a decision's inclusion and the two heads' consistency,
+    let executed = served.get(
+        &ada,
+        &format!("{base}/audit?action={decided}&outcome=executed"),
+    );
+    let seq = executed.body["rows"][0]["seq"].as_u64().unwrap();
+    let inclusion: ostrom::merkle::Proof = serde_json::from_value(
+        served
+            .get(
+                &ada,
+                &format!("{base}/proofs/inclusion?seq={seq}&size={}", new.size),
+            )
+            .body,
+    )
+    .unwrap();
+    let consistency: ostrom::merkle::Proof = serde_json::from_value(
+        served
+            .get(
+                &ada,
+                &format!(
+                    "{base}/proofs/consistency?old={}&new={}",
+                    old.size, new.size
+                ),
+            )
+            .body,
+    )
+    .unwrap();
+
+    // then both verify offline against the saved heads, and the proven entry is the execution;
+    let entry = ostrom::merkle::check_inclusion(&new, &inclusion).expect("inclusion verifies");
+    assert_eq!(entry.seq, seq);
+    ostrom::merkle::check_consistency(&old, &new, &consistency).expect("consistency verifies");
+    // a head that claims another root does not accept them,
+    let mut forged = new.clone();
+    forged.root = old.root;
+    assert!(ostrom::merkle::check_inclusion(&forged, &inclusion).is_err());
+    // and a proof for an entry beyond the log is refused.
+    let beyond = served.get(&ada, &format!("{base}/proofs/inclusion?seq=100000"));
+    assert_eq!((beyond.status, beyond.code()), (422, "bad_param"));
+}

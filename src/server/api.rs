@@ -89,6 +89,15 @@ pub fn router(state: AppState) -> Router {
         .route("/communities/{community}/audit", get(audit))
         .route("/communities/{community}/entries", get(entries))
         .route("/communities/{community}/events", get(events))
+        .route("/communities/{community}/tree-head", get(tree_head))
+        .route(
+            "/communities/{community}/proofs/inclusion",
+            get(inclusion_proof),
+        )
+        .route(
+            "/communities/{community}/proofs/consistency",
+            get(consistency_proof),
+        )
         .route("/communities/{community}/tokens", post(issue_token))
         .route("/communities/{community}/tokens/{id}", delete(revoke_token))
         .fallback(not_found)
@@ -113,7 +122,8 @@ pub fn router(state: AppState) -> Router {
         health, list_communities, found_community, community_summary, me, head,
         list_proposals, propose, get_proposal, vote, withdraw, submit_statement,
         list_policies, get_policy, list_roles, list_members, list_documents, audit,
-        entries, events, issue_token, revoke_token
+        entries, events, tree_head, inclusion_proof, consistency_proof, issue_token,
+        revoke_token
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth)
@@ -569,6 +579,24 @@ struct EntriesQuery {
     #[serde(default)]
     from: u64,
     limit: Option<u64>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct InclusionQuery {
+    /// The entry to prove.
+    seq: u64,
+    /// The tree size to prove it in (default: every durable entry).
+    size: Option<u64>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyQuery {
+    /// The size of the older tree head.
+    old: u64,
+    /// The size of the newer one (default: every durable entry).
+    new: Option<u64>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -1258,6 +1286,101 @@ async fn entries(
         }));
     }
     Ok(Json(items).into_response())
+}
+
+/// A tree head signed now over every durable entry: save it, and later ask for proofs
+/// against it (`ostrom proof check` verifies them offline).
+#[utoipa::path(get, path = "/communities/{community}/tree-head", params(("community" = String, Path)),
+    responses((status = 200, description = "a signed tree head (format ostrom-tree-head/v1)"), (status = 403, body = ErrorBody)))]
+async fn tree_head(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<crate::merkle::TreeHead>> {
+    let (host, reader) = read_access(&state, &headers, path)?;
+    host.read(|model| reader.may_view_log(&model.state))?;
+    host.tree_head().map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "read_only",
+            "this node holds no sequencer key to sign a tree head",
+        )
+    })
+}
+
+fn proof_error(error: crate::merkle::ProofError) -> ApiError {
+    match error.code {
+        "bad_param" => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_param", error.reason),
+        _ => ApiError::internal(format!("{}: {}", error.code, error.reason)),
+    }
+}
+
+/// An RFC 6962-shaped inclusion proof: entry `seq` is leaf `seq` of the tree of `size`.
+#[utoipa::path(get, path = "/communities/{community}/proofs/inclusion", params(("community" = String, Path), InclusionQuery),
+    responses((status = 200, description = "an inclusion proof (format ostrom-proof/v1)"), (status = 422, body = ErrorBody)))]
+async fn inclusion_proof(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<InclusionQuery>, QueryRejection>,
+) -> ApiResult<Json<crate::merkle::Proof>> {
+    let Query(query) = query?;
+    let (host, reader) = read_access(&state, &headers, path)?;
+    let published = host.read(|model| {
+        reader.may_view_log(&model.state)?;
+        Ok::<_, ApiError>(model.state.position.next_seq)
+    })?;
+    let size = query.size.unwrap_or(published);
+    if size > published || query.seq >= size {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_param",
+            format!(
+                "seq {} is not in a tree of {size} of the {published} entries",
+                query.seq
+            ),
+        ));
+    }
+    let proof = tokio::task::spawn_blocking(move || {
+        crate::merkle::prove_inclusion(&*host.store, host.id, query.seq, size)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(proof_error)?;
+    Ok(Json(proof))
+}
+
+/// An RFC 6962-shaped consistency proof: the tree of `old` entries is a prefix of the tree
+/// of `new`, so the log was only appended to between two tree heads.
+#[utoipa::path(get, path = "/communities/{community}/proofs/consistency", params(("community" = String, Path), ConsistencyQuery),
+    responses((status = 200, description = "a consistency proof (format ostrom-proof/v1)"), (status = 422, body = ErrorBody)))]
+async fn consistency_proof(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ConsistencyQuery>, QueryRejection>,
+) -> ApiResult<Json<crate::merkle::Proof>> {
+    let Query(query) = query?;
+    let (host, reader) = read_access(&state, &headers, path)?;
+    let published = host.read(|model| {
+        reader.may_view_log(&model.state)?;
+        Ok::<_, ApiError>(model.state.position.next_seq)
+    })?;
+    let new = query.new.unwrap_or(published);
+    if new > published || query.old == 0 || query.old > new {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_param",
+            format!("need 0 < old <= new <= {published}"),
+        ));
+    }
+    let proof = tokio::task::spawn_blocking(move || {
+        crate::merkle::prove_consistency(&*host.store, host.id, query.old, new)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(proof_error)?;
+    Ok(Json(proof))
 }
 
 /// Issue a bearer token for a member: the operator for anyone, a member for themselves.

@@ -20,6 +20,7 @@ use crate::clock;
 use crate::engine::{Engine, HttpSource, NoPlatforms};
 use crate::keys::KeyDir;
 use crate::ledger::{Ledger, LedgerError};
+use crate::merkle::{HeadDir, LogTree, TreeHead, CHECKPOINT_INTERVAL_ENTRIES};
 use crate::policy::Runtime;
 use crate::store::{LogStore, StoreError};
 use crate::writer::{NextDue, OnDurable, Writer, WriterOptions, WriterThreads};
@@ -105,6 +106,33 @@ pub struct Host {
     /// The state hash at a position (it costs a pass over the whole state, so it is
     /// computed once per head that somebody asks about).
     state_hash: Mutex<Option<(u64, Hash)>>,
+    /// The Merkle tree over every durable entry (fed by the writer's durable hook), from
+    /// which tree heads are signed every `CHECKPOINT_INTERVAL_ENTRIES` and on demand.
+    tree: Arc<Mutex<LogTree>>,
+    sequencer_key: Option<ostrom_schemas::SigningKey>,
+}
+
+/// Push entry hashes into the tree, signing and saving a head at each interval that has
+/// none yet (heads live beside the log, in `DATA/checkpoints/`).
+fn grow_tree(
+    tree: &mut LogTree,
+    hashes: impl IntoIterator<Item = Hash>,
+    community: CommunityId,
+    heads: &HeadDir,
+    key: Option<&ostrom_schemas::SigningKey>,
+) {
+    for hash in hashes {
+        tree.push(hash);
+        let size = tree.len();
+        if size % CHECKPOINT_INTERVAL_ENTRIES == 0 && !heads.has(size) {
+            if let Some(key) = key {
+                let head = TreeHead::sign(community, size, tree.root(), key);
+                if let Err(error) = heads.save(&head) {
+                    tracing::warn!(%community, size, %error, "could not save a tree head");
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +173,7 @@ impl Host {
             .as_ref()
             .expect("an opened ledger has its genesis entry");
         let sequencer_public = founded.sequencer;
+        let sequencer_key = ledger.sequencer().cloned();
 
         // The audit trail covers every entry, so it is rebuilt from genesis; the entries
         // were verified when they were written and the state by `Ledger::open`.
@@ -156,6 +185,16 @@ impl Host {
             audit.observe(&entry, ostrom_schemas::entry::hash_entry_bytes(&bytes));
         }
         assert_eq!(audit.len(), ledger.state().position.next_seq);
+        let heads = HeadDir::new(data, id);
+        let mut tree = LogTree::default();
+        grow_tree(
+            &mut tree,
+            (0..audit.len()).filter_map(|seq| audit.row(seq).map(|row| row.hash)),
+            id,
+            &heads,
+            sequencer_key.as_ref(),
+        );
+        let tree = Arc::new(Mutex::new(tree));
         let model = ReadModel {
             state: ledger.state().clone(),
             audit,
@@ -178,7 +217,16 @@ impl Host {
             Box::new(engine),
             WriterOptions {
                 clock: clock::now_ms,
-                on_durable: Some(publisher(write, events.clone())),
+                on_durable: Some(publisher(
+                    write,
+                    events.clone(),
+                    Checkpointer {
+                        tree: tree.clone(),
+                        heads,
+                        community: id,
+                        key: sequencer_key.clone(),
+                    },
+                )),
                 next_due: Some(next_due.clone()),
             },
         );
@@ -194,7 +242,17 @@ impl Host {
             next_due,
             due_changed,
             state_hash: Mutex::new(None),
+            tree,
+            sequencer_key,
         })
+    }
+
+    /// A tree head signed now over every durable entry; `None` on a node without the
+    /// sequencer key.
+    pub fn tree_head(&self) -> Option<TreeHead> {
+        let key = self.sequencer_key.as_ref()?;
+        let tree = self.tree.lock().expect("tree lock");
+        Some(TreeHead::sign(self.id, tree.len(), tree.root(), key))
     }
 
     pub fn writer(&self) -> &Writer {
@@ -251,13 +309,29 @@ impl Host {
     }
 }
 
-/// The writer's durable hook: apply a group commit to the read model, publish it, and tell
-/// live viewers.
+/// What the durable hook needs to keep the Merkle tree and its heads.
+struct Checkpointer {
+    tree: Arc<Mutex<LogTree>>,
+    heads: HeadDir,
+    community: CommunityId,
+    key: Option<ostrom_schemas::SigningKey>,
+}
+
+/// The writer's durable hook: grow the Merkle tree, apply a group commit to the read model,
+/// publish it, and tell live viewers.
 fn publisher(
     mut write: WriteHandle<ReadModel, Applied>,
     events: broadcast::Sender<EntryEvent>,
+    checkpointer: Checkpointer,
 ) -> OnDurable {
     Box::new(move |entries: &[VerifiedEntry]| {
+        grow_tree(
+            &mut checkpointer.tree.lock().expect("tree lock"),
+            entries.iter().map(VerifiedEntry::hash),
+            checkpointer.community,
+            &checkpointer.heads,
+            checkpointer.key.as_ref(),
+        );
         write.append(Applied(Arc::new(entries.to_vec())));
         write.publish();
         if events.receiver_count() == 0 {

@@ -9,6 +9,8 @@
 //!    `check`). A vote counts once its 201 arrives, which the server sends only after the
 //!    entry is durable (sled flush + fsync) and published. Reported: votes/s, p50/p99/max
 //!    latency.
+//!    Then a **burst**: 2,000 connections voting at once (the 64 members share them);
+//!    reported the same way, with any request that did not get its 201 counted as failed.
 //! 2. **Reads of the proposals list**: 64 clients read `GET .../proposals` (the first page
 //!    of open proposals, 20 and 100 per page) while nothing writes. Reported: reads/s, p50/p99.
 //!
@@ -30,6 +32,8 @@ use hyper::Request;
 use serde_json::json;
 
 const CLIENTS: usize = 64;
+/// Connections in the burst phase.
+const BURST_CLIENTS: usize = 2_000;
 const PROPOSALS: usize = 256;
 const WARM_UP: Duration = Duration::from_secs(1);
 
@@ -174,14 +178,14 @@ impl Phase {
 /// Run `CLIENTS` loops of `request` for `seconds` after a warm-up; each loop has its own
 /// connection and one request in flight; `request(client, turn)` says what to send and
 /// which status means success.
-async fn phase<F>(server_pid: u32, address: &str, seconds: u64, request: F) -> Phase
+async fn phase<F>(clients: usize, server_pid: u32, address: &str, seconds: u64, request: F) -> Phase
 where
     F: Fn(usize, u64) -> (&'static str, String, Option<String>, u16) + Send + Sync + 'static,
 {
     let request = Arc::new(request);
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let tasks: Vec<_> = (0..CLIENTS)
+    let tasks: Vec<_> = (0..clients)
         .map(|client| {
             let (request, measuring, stop) = (request.clone(), measuring.clone(), stop.clone());
             let address = address.to_owned();
@@ -194,10 +198,9 @@ where
                     turn += 1;
                     let (method, path, body, expected) = request(client, turn);
                     let started = Instant::now();
-                    let ok = connection
-                        .send(method, &path, &TOKENS.get().unwrap()[client], body)
-                        .await
-                        == expected;
+                    let tokens = TOKENS.get().unwrap();
+                    let token = &tokens[client % tokens.len()];
+                    let ok = connection.send(method, &path, token, body).await == expected;
                     if measuring.load(Ordering::Relaxed) {
                         if ok {
                             done += 1;
@@ -310,7 +313,7 @@ fn main() {
         let path = "/api/v1/communities/bench".to_owned();
         let votes = {
             let (path, proposals) = (path.clone(), proposals.clone());
-            phase(server.child.id(), &server.address, seconds, move |client, turn| {
+            phase(CLIENTS, server.child.id(), &server.address, seconds, move |client, turn| {
                 let proposal = proposals[(client * 7 + turn as usize) % proposals.len()];
                 let value = if (turn + client as u64) % 2 == 0 { "yes" } else { "no" };
                 (
@@ -324,10 +327,30 @@ fn main() {
         };
         println!("{}", votes.report("durable votes, 64 clients"));
 
+        // A burst: thousands of connections voting at once (members share them).
+        let burst = {
+            let (path, proposals) = (path.clone(), proposals.clone());
+            phase(BURST_CLIENTS, server.child.id(), &server.address, seconds, move |client, turn| {
+                let proposal = proposals[(client * 7 + turn as usize) % proposals.len()];
+                let value = if (turn + client as u64) % 2 == 0 { "yes" } else { "no" };
+                (
+                    "POST",
+                    format!("{path}/proposals/{proposal}/votes"),
+                    Some(format!("{{\"value\":\"{value}\"}}")),
+                    201,
+                )
+            })
+            .await
+        };
+        println!(
+            "{}",
+            burst.report(&format!("durable votes, burst of {BURST_CLIENTS} connections"))
+        );
+
         for page in [20, 100] {
             let reads = {
                 let path = path.clone();
-                phase(server.child.id(), &server.address, seconds, move |_, _| {
+                phase(CLIENTS, server.child.id(), &server.address, seconds, move |_, _| {
                     (
                         "GET",
                         format!("{path}/proposals?status=proposed&limit={page}"),
