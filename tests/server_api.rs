@@ -403,3 +403,20 @@ fn proofs_served_over_http_verify_offline_against_saved_tree_heads() {
     let beyond = served.get(&ada, &format!("{base}/proofs/inclusion?seq=100000"));
     assert_eq!((beyond.status, beyond.code()), (422, "bad_param"));
 }
+
+#[test]
+fn the_command_line_says_so_when_a_running_server_holds_the_data_directory() {
+    // Given a running server,
+    let dir = tempfile::tempdir().unwrap();
+    let (community, _) = found(dir.path(), "town", "testing", &["ada", "lin"]);
+    let _served = serve(dir.path(), &[]);
+    // when the command line tries to issue a token from the same data directory,
+    let output = common::ostrom(
+        dir.path(),
+        &["--community", &community, "token", "issue", "--as", "lin"],
+    );
+    // then it fails with a code that points at the server, not a raw lock error.
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error[store_in_use]"), "{stderr}");
+}

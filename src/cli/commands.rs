@@ -437,13 +437,34 @@ fn open_store(data: &Path) -> Result<Arc<dyn LogStore>> {
             ),
         ));
     }
-    Ok(Arc::new(SledStore::open(path)?))
+    SledStore::open(&path)
+        .map(|store| Arc::new(store) as Arc<dyn LogStore>)
+        .map_err(|error| in_use(data, error))
+}
+
+/// sled admits one process at a time; the likeliest holder is a running `ostrom serve`.
+fn in_use(data: &Path, error: StoreError) -> CliError {
+    let text = error.to_string();
+    if text.contains("could not acquire lock") {
+        CliError::new(
+            "store_in_use",
+            format!(
+                "{} is in use by another process (a running `ostrom serve`?); stop it, or use \
+                 its HTTP API (tokens: POST /api/v1/communities/{{id}}/tokens)",
+                data.display()
+            ),
+        )
+    } else {
+        error.into()
+    }
 }
 
 fn create_store(data: &Path) -> Result<Arc<dyn LogStore>> {
     std::fs::create_dir_all(data)
         .map_err(|error| CliError::new("io_error", format!("{}: {error}", data.display())))?;
-    Ok(Arc::new(SledStore::open(store_path(data))?))
+    SledStore::open(store_path(data))
+        .map(|store| Arc::new(store) as Arc<dyn LogStore>)
+        .map_err(|error| in_use(data, error))
 }
 
 fn resolve_community(store: &dyn LogStore, wanted: Option<&str>) -> Result<CommunityId> {
