@@ -1,45 +1,11 @@
 //! The `ostrom` command line, end to end: found a community, propose, vote, read the log,
 //! export and import; and bad input refused with a stable code, appending nothing.
 
+mod common;
+
+use common::{ok, refused};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn ostrom(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ostrom"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("OSTROM_COMMUNITY")
-        .output()
-        .expect("ostrom runs")
-}
-
-fn ok(data: &Path, args: &[&str]) -> String {
-    let output = ostrom(data, args);
-    assert!(
-        output.status.success(),
-        "ostrom {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
-/// The error code of a failed command, from `error[CODE]: ...`.
-fn refused(data: &Path, args: &[&str]) -> String {
-    let output = ostrom(data, args);
-    assert!(
-        !output.status.success(),
-        "ostrom {args:?} should have failed"
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    let code = stderr
-        .strip_prefix("error[")
-        .and_then(|rest| rest.split_once(']'))
-        .map(|(code, _)| code.to_owned())
-        .unwrap_or_else(|| panic!("no error code in {stderr:?}"));
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    code
-}
 
 fn log_length(data: &Path) -> usize {
     ok(data, &["log", "--json"]).lines().count()

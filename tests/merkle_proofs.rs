@@ -4,8 +4,12 @@
 //! real sequencer key, so chain and signatures hold) do not check, and `verify` names the
 //! saved head that the log no longer matches.
 
+mod common;
+
+use common::{ok, refused_with_message as refused};
+use std::process::Command;
+
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use ostrom::keys::KeyDir;
@@ -18,42 +22,6 @@ use ostrom_schemas::record::Outcome;
 use ostrom_schemas::{
     ActionId, ActionSpec, Entry, Params, Record, StatementBody, Value, VoteValue,
 };
-
-fn ostrom(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ostrom"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("OSTROM_COMMUNITY")
-        .output()
-        .expect("ostrom runs")
-}
-
-fn ok(data: &Path, args: &[&str]) -> String {
-    let output = ostrom(data, args);
-    assert!(
-        output.status.success(),
-        "ostrom {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
-/// The error code and message of a failed command.
-fn refused(data: &Path, args: &[&str]) -> (String, String) {
-    let output = ostrom(data, args);
-    assert!(
-        !output.status.success(),
-        "ostrom {args:?} should have failed"
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let (code, message) = stderr
-        .strip_prefix("error[")
-        .and_then(|rest| rest.split_once(']'))
-        .unwrap_or_else(|| panic!("no error code in {stderr:?}"));
-    (code.to_owned(), message.to_owned())
-}
 
 fn path(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().expect("utf-8").to_owned()

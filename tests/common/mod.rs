@@ -1,6 +1,6 @@
-//! Shared harness for the server tests: run the real `ostrom` binary on a temporary data
-//! directory, start `ostrom serve` on 127.0.0.1 with a free port, and talk HTTP to it.
-//! A served process is killed when its handle drops, so no test leaves a server behind.
+//! Shared harness for the end-to-end tests: run the real `ostrom` binary on a temporary
+//! data directory (`ok`, `refused`), start `ostrom serve` on 127.0.0.1 with a free port,
+//! and talk HTTP to it. A served process is killed when its handle drops, so no test leaves a server behind.
 
 #![allow(dead_code)]
 
@@ -31,6 +31,27 @@ pub fn ok(data: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// The error code of a failed command, from `error[CODE]: ...`.
+pub fn refused(data: &Path, args: &[&str]) -> String {
+    refused_with_message(data, args).0
+}
+
+/// The error code and the whole message of a failed command; it must not have panicked.
+pub fn refused_with_message(data: &Path, args: &[&str]) -> (String, String) {
+    let output = ostrom(data, args);
+    assert!(
+        !output.status.success(),
+        "ostrom {args:?} should have failed"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let (code, message) = stderr
+        .strip_prefix("error[")
+        .and_then(|rest| rest.split_once(']'))
+        .unwrap_or_else(|| panic!("no error code in {stderr:?}"));
+    (code.to_owned(), message.to_owned())
 }
 
 /// Found a community with the CLI; returns its id and the founder's token.

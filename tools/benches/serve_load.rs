@@ -311,9 +311,16 @@ fn main() {
 
         TOKENS.set(tokens.as_ref().clone()).unwrap();
         let path = "/api/v1/communities/bench".to_owned();
-        let votes = {
+        for (clients, what) in [
+            (CLIENTS, "durable votes, 64 clients".to_owned()),
+            // A burst: thousands of connections voting at once (members share them).
+            (
+                BURST_CLIENTS,
+                format!("durable votes, burst of {BURST_CLIENTS} connections"),
+            ),
+        ] {
             let (path, proposals) = (path.clone(), proposals.clone());
-            phase(CLIENTS, server.child.id(), &server.address, seconds, move |client, turn| {
+            let votes = phase(clients, server.child.id(), &server.address, seconds, move |client, turn| {
                 let proposal = proposals[(client * 7 + turn as usize) % proposals.len()];
                 let value = if (turn + client as u64) % 2 == 0 { "yes" } else { "no" };
                 (
@@ -323,29 +330,9 @@ fn main() {
                     201,
                 )
             })
-            .await
-        };
-        println!("{}", votes.report("durable votes, 64 clients"));
-
-        // A burst: thousands of connections voting at once (members share them).
-        let burst = {
-            let (path, proposals) = (path.clone(), proposals.clone());
-            phase(BURST_CLIENTS, server.child.id(), &server.address, seconds, move |client, turn| {
-                let proposal = proposals[(client * 7 + turn as usize) % proposals.len()];
-                let value = if (turn + client as u64) % 2 == 0 { "yes" } else { "no" };
-                (
-                    "POST",
-                    format!("{path}/proposals/{proposal}/votes"),
-                    Some(format!("{{\"value\":\"{value}\"}}")),
-                    201,
-                )
-            })
-            .await
-        };
-        println!(
-            "{}",
-            burst.report(&format!("durable votes, burst of {BURST_CLIENTS} connections"))
-        );
+            .await;
+            println!("{}", votes.report(&what));
+        }
 
         for page in [20, 100] {
             let reads = {
