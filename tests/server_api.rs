@@ -219,6 +219,21 @@ fn the_openapi_document_describes_every_route_and_the_error_shape() {
         assert!(paths.contains_key(path), "missing {path}");
     }
     assert!(paths["/communities/{community}/proposals"]["post"]["requestBody"].is_object());
+    // Filters are documented as query parameters, the community as a path parameter.
+    // (Regression: wrapped in `Result<Query<..>>`, they were once documented as path
+    // parameters, which made the document invalid.)
+    let parameters = paths["/communities/{community}/audit"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let place = |name: &str| {
+        parameters
+            .iter()
+            .find(|parameter| parameter["name"] == name)
+            .map(|parameter| parameter["in"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(place("community").as_deref(), Some("path"));
+    assert_eq!(place("member").as_deref(), Some("query"));
+    assert_eq!(place("to_ms").as_deref(), Some("query"));
     assert!(document["components"]["schemas"]["ErrorBody"].is_object());
 }
 

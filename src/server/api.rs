@@ -541,6 +541,7 @@ struct IssuedToken {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ProposalQuery {
     /// proposed, passed or failed.
@@ -553,6 +554,7 @@ struct ProposalQuery {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     member: Option<String>,
@@ -574,6 +576,7 @@ struct AuditQuery {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EntriesQuery {
     #[serde(default)]
@@ -582,6 +585,7 @@ struct EntriesQuery {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct InclusionQuery {
     /// The entry to prove.
@@ -591,6 +595,7 @@ struct InclusionQuery {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ConsistencyQuery {
     /// The size of the older tree head.
@@ -600,6 +605,7 @@ struct ConsistencyQuery {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct EventsQuery {
     /// The first seq to send (default: only new entries); `Last-Event-ID` resumes after it.
