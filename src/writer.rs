@@ -123,7 +123,8 @@ struct Checked {
 
 /// Called on the flush thread with every entry of a group commit once it is durable, before
 /// anybody who submitted to it is answered.
-pub type OnDurable = Box<dyn FnMut(&[VerifiedEntry]) + Send>;
+/// It receives the entries themselves: nothing after it needs them.
+pub type OnDurable = Box<dyn FnMut(Vec<VerifiedEntry>) + Send>;
 
 /// What a writer is started with besides its ledger and reactor.
 pub struct WriterOptions {
@@ -399,6 +400,8 @@ enum Incoming {
     Signed(Signed),
     OnBehalf(Statement),
     Unsigned(Refusal),
+    /// A signed statement moved out for batch verification; its verdict comes from there.
+    Verifying,
 }
 
 fn check_stage(
@@ -474,11 +477,15 @@ fn check_incoming(
     incoming: Vec<Incoming>,
     signer: Option<&OnBehalfSigner>,
 ) -> Vec<Result<CheckedStatement, Refusal>> {
-    let outside: Vec<Signed> = incoming
-        .iter()
-        .filter_map(|item| match item {
-            Incoming::Signed(signed) => Some(signed.clone()),
-            _ => None,
+    let mut outside = Vec::new();
+    let incoming: Vec<Incoming> = incoming
+        .into_iter()
+        .map(|item| match item {
+            Incoming::Signed(signed) => {
+                outside.push(signed);
+                Incoming::Verifying
+            }
+            other => other,
         })
         .collect();
     let mut outside = if outside.is_empty() {
@@ -488,7 +495,7 @@ fn check_incoming(
     }
     .into_iter();
     let sign = |item: Incoming| match item {
-        Incoming::Signed(_) => None,
+        Incoming::Signed(_) | Incoming::Verifying => None,
         Incoming::OnBehalf(statement) => {
             let signer = signer.expect("on-behalf statements only exist with a signer");
             Some(Ok(verify::sign_checked(statement, &signer.key)))
@@ -670,7 +677,7 @@ fn flush_stage(
             Ok(()) => {
                 if let Some(on_durable) = on_durable.as_mut() {
                     if !entries.is_empty() {
-                        on_durable(&entries);
+                        on_durable(entries);
                     }
                 }
                 for (reply, answer) in answers {

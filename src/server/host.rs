@@ -324,7 +324,7 @@ fn publisher(
     events: broadcast::Sender<EntryEvent>,
     checkpointer: Checkpointer,
 ) -> OnDurable {
-    Box::new(move |entries: &[VerifiedEntry]| {
+    Box::new(move |entries: Vec<VerifiedEntry>| {
         grow_tree(
             &mut checkpointer.tree.lock().expect("tree lock"),
             entries.iter().map(VerifiedEntry::hash),
@@ -332,13 +332,14 @@ fn publisher(
             &checkpointer.heads,
             checkpointer.key.as_ref(),
         );
-        write.append(Applied(Arc::new(entries.to_vec())));
+        let entries = Arc::new(entries);
+        write.append(Applied(entries.clone()));
         write.publish();
         if events.receiver_count() == 0 {
             return;
         }
         if let Some(model) = write.enter() {
-            for entry in entries {
+            for entry in entries.iter() {
                 let json = entry_event_json(&model, entry.entry(), entry.hash());
                 let _ = events.send(EntryEvent {
                     seq: entry.entry().seq,
