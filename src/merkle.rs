@@ -555,6 +555,11 @@ impl HeadDir {
         self.path(size).exists()
     }
 
+    /// The head saved for a tree of `size` entries, if there is one and it reads.
+    pub fn load(&self, size: u64) -> Option<TreeHead> {
+        read_head(&self.path(size)).ok()
+    }
+
     pub fn save(&self, head: &TreeHead) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(&self.dir)?;
         let path = self.path(head.size);

@@ -319,6 +319,12 @@ impl GovernanceState {
         Ok(())
     }
 
+    /// May `member` propose actions of this one type (the dashboard's list of forms)?
+    pub fn may_propose_type(&self, member: &str, action_type: &str) -> bool {
+        self.permitted(member, action_type, |p| &p.propose)
+            .is_some()
+    }
+
     pub fn may_view(&self, member: &str, action_type: &str) -> bool {
         self.permitted(member, action_type, |p| &p.view).is_some()
     }

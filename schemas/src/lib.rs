@@ -15,6 +15,7 @@ pub mod action;
 pub mod bytes;
 pub mod entry;
 pub mod limits;
+pub mod parameters;
 pub mod record;
 pub mod statement;
 pub mod value;

@@ -25,6 +25,7 @@
 //! Every evaluation that changed anything is one `Evaluated` record; replay applies
 //! records and never runs scripts.
 
+pub mod backtest;
 pub mod reexecute;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v1", api)
+        .merge(super::web::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
@@ -200,7 +201,7 @@ fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
 }
 
 impl ServerState {
-    fn host(&self, community: &str) -> ApiResult<Arc<Host>> {
+    pub(super) fn host(&self, community: &str) -> ApiResult<Arc<Host>> {
         let hosts = self.hosts.read().expect("hosts lock");
         hosts
             .values()

@@ -110,6 +110,7 @@ pub struct Host {
     /// which tree heads are signed every `CHECKPOINT_INTERVAL_ENTRIES` and on demand.
     tree: Arc<Mutex<LogTree>>,
     sequencer_key: Option<ostrom_schemas::SigningKey>,
+    heads: HeadDir,
 }
 
 /// Push entry hashes into the tree, signing and saving a head at each interval that has
@@ -244,7 +245,16 @@ impl Host {
             state_hash: Mutex::new(None),
             tree,
             sequencer_key,
+            heads: HeadDir::new(data, id),
         })
+    }
+
+    /// The newest signed tree head saved beside the log (one every
+    /// `CHECKPOINT_INTERVAL_ENTRIES`), if any.
+    pub fn latest_checkpoint(&self) -> Option<TreeHead> {
+        let size = self.tree.lock().expect("tree lock").len();
+        let size = size - size % CHECKPOINT_INTERVAL_ENTRIES;
+        (size > 0).then(|| self.heads.load(size)).flatten()
     }
 
     /// A tree head signed now over every durable entry; `None` on a node without the

@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod host;
 pub mod tokens;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
