@@ -192,6 +192,7 @@ fn members_sign_in_propose_and_vote_an_action_through_and_see_it_decided() {
     let data = dir.path();
     let (_, alice) = found(data, "town", "democracy", &["alice", "bob", "carol"]);
     let bob = token(data, "town", "bob");
+    let carol = token(data, "town", "carol");
     let served = serve(data, &[]);
     let driver = driver();
     runtime().block_on(async {
@@ -221,6 +222,26 @@ fn members_sign_in_propose_and_vote_an_action_through_and_see_it_decided() {
         // When alice and then bob vote yes (2 of 3 is more than half),
         click(&browser, "#vote-yes").await;
         assert_eq!(text(&browser, "#tally-yes").await, "1 yes");
+
+        // (and while alice watches, carol votes no through the API: her page updates
+        // itself over the live stream, without a reload)
+        let api = reqwest::Client::new();
+        let answer = api
+            .post(format!(
+                "http://{}/api/v1/communities/town/proposals/{proposal}/votes",
+                served.address
+            ))
+            .bearer_auth(&carol)
+            .json(&json!({ "value": "no" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 201);
+        let started = Instant::now();
+        while text(&browser, "#tally-no").await != "1 no" {
+            assert!(started.elapsed() < WAIT, "the page did not update itself");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         sign_out(&browser).await;
         sign_in(&browser, &served, "town", &bob).await;
         browser
