@@ -107,28 +107,45 @@ async fn screenshot(browser: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).expect("saved");
 }
 
+/// The text of the first element matching `css`, once there is one. Pages navigate and
+/// refresh themselves, so an element found may go stale before it is read: find it again.
 async fn text(browser: &Client, css: &str) -> String {
-    browser
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|error| panic!("{css}: {error}"))
-        .text()
-        .await
-        .expect("text")
+    let started = Instant::now();
+    loop {
+        let found = browser
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("{css}: {error}"));
+        match found.text().await {
+            Ok(text) => return text,
+            Err(_) if started.elapsed() < WAIT => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("{css}: {error}"),
+        }
+    }
 }
 
 async fn click(browser: &Client, css: &str) {
-    browser
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|error| panic!("{css}: {error}"))
-        .click()
-        .await
-        .unwrap_or_else(|error| panic!("click {css}: {error}"));
+    let started = Instant::now();
+    loop {
+        let found = browser
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("{css}: {error}"));
+        match found.click().await {
+            Ok(()) => return,
+            // Stale: the page refreshed itself between finding and clicking.
+            Err(_) if started.elapsed() < WAIT => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("click {css}: {error}"),
+        }
+    }
 }
 
 async fn fill(browser: &Client, css: &str, value: &str) {
