@@ -34,6 +34,8 @@ const BATCH_STATEMENTS: usize = 512;
 const VOTED_WINDOW: usize = 48;
 /// Fetches of each page after the first.
 const FETCHES: usize = 200;
+/// Fetches of each page that replays the log.
+const REPLAYING_FETCHES: usize = 3;
 
 struct Server {
     child: Child,
@@ -90,7 +92,9 @@ fn main() {
     let (community, proposals, entries, open) = {
         let store: Arc<dyn LogStore> =
             Arc::new(SledStore::open(data.join("store")).expect("sled opens"));
-        let start_ms = ostrom::clock::now_ms() - 30 * 86_400_000;
+        // A day ago, one second per batch: the newest proposals are still open when the
+        // server starts (the kit's majority vote gives each three days).
+        let start_ms = ostrom::clock::now_ms() - 86_400_000;
         let (mut ledger, founded) =
             fixtures::found(store, "bench", "democracy", &names, seed, start_ms).expect("founded");
         KeyDir::new(data, founded.community)
@@ -160,7 +164,7 @@ fn main() {
                 .into_iter()
                 .map(|checked| Sealable::Statement(checked.expect("well signed")))
                 .collect();
-            now_ms += 5_000;
+            now_ms += 1_000;
             ledger
                 .append_with(items, now_ms, &mut engine, true)
                 .expect("durable");
@@ -214,6 +218,8 @@ fn main() {
         ),
         ("audit, notable only", "/c/bench/audit?notable=1".to_owned()),
         ("roles", "/c/bench/roles".to_owned()),
+        ("members (first 100)", "/c/bench/members".to_owned()),
+        ("documents (first 100)", "/c/bench/documents".to_owned()),
     ];
     println!();
     println!("| page | first fetch | p50 | p99 | max | bytes |");
@@ -240,6 +246,40 @@ fn main() {
             percentile(&times, 0.5),
             percentile(&times, 0.99),
             times.last().unwrap().as_secs_f64() * 1e3,
+        );
+    }
+    replaying_pages(&client, &server, &token, entries);
+}
+
+/// Pages that replay the log (time travel, diffs), fetched a few times each.
+fn replaying_pages(client: &reqwest::blocking::Client, server: &Server, token: &str, entries: u64) {
+    println!();
+    println!("| replaying page | fetches | mean |");
+    println!("|---|---|---|");
+    let half = entries / 2;
+    for (name, path) in [
+        (
+            "time travel to the middle of the log",
+            format!("/c/bench/history?at={half}"),
+        ),
+        (
+            "diff from the middle to the head",
+            format!("/c/bench/history?from={half}&to={}", entries - 1),
+        ),
+    ] {
+        let url = format!("http://{}{path}", server.address);
+        let started = Instant::now();
+        for _ in 0..REPLAYING_FETCHES {
+            let response = client
+                .get(&url)
+                .header("cookie", format!("ostrom_session={token}"))
+                .send()
+                .expect("GET");
+            assert_eq!(response.status(), 200, "{path}");
+        }
+        println!(
+            "| {name} | {REPLAYING_FETCHES} | {:.0} ms |",
+            started.elapsed().as_secs_f64() * 1e3 / REPLAYING_FETCHES as f64
         );
     }
 }

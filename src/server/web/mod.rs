@@ -824,32 +824,43 @@ async fn roles(
     )
 }
 
+#[derive(Deserialize)]
+struct NamesQuery {
+    after: Option<String>,
+    role: Option<String>,
+}
+
 async fn members(
     State(state): State<AppState>,
     Path(community): Path<String>,
     headers: HeaderMap,
+    Query(query): Query<NamesQuery>,
 ) -> WebResult {
-    listing(
-        &state,
-        &headers,
-        &community,
-        ("Members", "members.html"),
-        ("members", view::members),
-    )
+    let visit = visit(&state, &headers, &community)?;
+    let role = query.role.filter(|role| !role.is_empty());
+    let context = visit.host.read(|model| {
+        merge(
+            frame(&visit, &model.state, "Members"),
+            view::members(&model.state, role.as_deref(), query.after.as_deref()),
+        )
+    });
+    html("members.html", &context)
 }
 
 async fn documents(
     State(state): State<AppState>,
     Path(community): Path<String>,
     headers: HeaderMap,
+    Query(query): Query<NamesQuery>,
 ) -> WebResult {
-    listing(
-        &state,
-        &headers,
-        &community,
-        ("Documents", "documents.html"),
-        ("documents", view::documents),
-    )
+    let visit = visit(&state, &headers, &community)?;
+    let context = visit.host.read(|model| {
+        merge(
+            frame(&visit, &model.state, "Documents"),
+            view::documents_page(&model.state, query.after.as_deref()),
+        )
+    });
+    html("documents.html", &context)
 }
 
 #[derive(Deserialize)]
@@ -990,11 +1001,15 @@ struct HistoryQuery {
     to: Option<String>,
 }
 
-/// The governance state after the first `end` entries, replayed from genesis.
-async fn state_after(host: &Arc<Host>, end: u64) -> Result<GovernanceState, WebError> {
+/// The governance state after the first `end` entries, replayed on from `state` (from
+/// genesis when it is the default state).
+async fn state_after(
+    host: &Arc<Host>,
+    mut state: GovernanceState,
+    end: u64,
+) -> Result<GovernanceState, WebError> {
     let host = host.clone();
     tokio::task::spawn_blocking(move || {
-        let mut state = GovernanceState::default();
         crate::ledger::replay_until(
             &*host.store,
             host.id,
@@ -1044,7 +1059,7 @@ async fn history(
         "query": { "at": query.at, "from": query.from, "to": query.to },
     });
     if let Some(at) = at {
-        let then = state_after(&visit.host, at + 1).await?;
+        let then = state_after(&visit.host, GovernanceState::default(), at + 1).await?;
         context = merge(
             context,
             json!({
@@ -1060,8 +1075,9 @@ async fn history(
     }
     if let (Some(from), Some(to)) = (from, to) {
         let (from, to) = if from <= to { (from, to) } else { (to, from) };
-        let before = state_after(&visit.host, from + 1).await?;
-        let after = state_after(&visit.host, to + 1).await?;
+        let before = state_after(&visit.host, GovernanceState::default(), from + 1).await?;
+        // The later state continues from the earlier one: one pass over the log, not two.
+        let after = state_after(&visit.host, before.clone(), to + 1).await?;
         let changes: Vec<String> = ostrom_projections::diff::diff(&before, &after)
             .into_iter()
             .map(|change| change.to_string())

@@ -18,6 +18,15 @@ use serde_json::{json, Value as Json};
 use super::render;
 use super::{HOME_DOCUMENT_CHARS, HOME_PROPOSALS_SHOWN};
 
+/// Votes (and vote events) a proposal page lists; the audit trail has every one.
+pub const VOTES_SHOWN: usize = 200;
+/// Members a role lists on the roles page; the members page lists them all, paged.
+pub const ROLE_MEMBERS_SHOWN: usize = 100;
+/// Documents the home page shows.
+pub const HOME_DOCUMENTS_SHOWN: usize = 8;
+/// Members or documents one page lists.
+pub const NAMES_PAGE_ROWS: usize = 100;
+
 /// A parameter value longer than this is shown as a block, not inline.
 const INLINE_VALUE_CHARS: usize = 80;
 
@@ -86,6 +95,7 @@ pub fn home(state: &GovernanceState, member: &str, now: u64) -> Json {
         .documents
         .iter()
         .filter(|(_, document)| document.active)
+        .take(HOME_DOCUMENTS_SHOWN)
         .map(|(name, document)| {
             let (text, more) = truncated(&document.text, HOME_DOCUMENT_CHARS);
             json!({ "name": name, "text": text, "more": more })
@@ -151,6 +161,7 @@ pub fn home(state: &GovernanceState, member: &str, now: u64) -> Json {
         .collect();
     json!({
         "documents": documents,
+        "documents_total": state.documents.values().filter(|document| document.active).count(),
         "policy_kinds": policy_kinds,
         "roles": roles,
         "open": open,
@@ -277,12 +288,14 @@ pub fn proposal(
     let votes: Vec<Json> = action
         .votes
         .iter()
+        .take(VOTES_SHOWN)
         .map(|(member, vote)| {
             json!({ "member": member, "value": vote.value.to_string(), "at": render::time(vote.at_ms), "seq": vote.seq })
         })
         .collect();
-    let history: Vec<Json> = action
-        .vote_history
+    // The newest events, in order.
+    let skipped = action.vote_history.len().saturating_sub(VOTES_SHOWN);
+    let history: Vec<Json> = action.vote_history[skipped..]
         .iter()
         .map(|event| {
             json!({
@@ -332,6 +345,7 @@ pub fn proposal(
         "votes_cast": votes,
         "my_vote": action.votes.get(member).map(|vote| vote.value.to_string()),
         "history": history,
+        "history_total": action.vote_history.len(),
         "evaluations": evaluations,
         "execution": execution_text(&action.execution),
         "bypass": action.bypass.as_ref().map(|(member, role)| json!({ "member": member, "role": role })),
@@ -623,6 +637,8 @@ pub fn roles(state: &GovernanceState) -> Vec<Json> {
         .iter()
         .map(|(name, role)| {
             let members = state.role_members(name);
+            let member_count = members.len();
+            let members: Vec<String> = members.into_iter().take(ROLE_MEMBERS_SHOWN).collect();
             json!({
                 "name": name,
                 "description": role.description,
@@ -630,7 +646,7 @@ pub fn roles(state: &GovernanceState) -> Vec<Json> {
                 "view": role.permissions.view,
                 "propose": role.permissions.propose,
                 "execute": role.permissions.execute,
-                "member_count": members.len(),
+                "member_count": member_count,
                 "members": members,
                 "history": role.versions.iter().rev().map(|version| json!({
                     "seq": version.seq,
@@ -640,7 +656,8 @@ pub fn roles(state: &GovernanceState) -> Vec<Json> {
                     "view": version.permissions.view,
                     "propose": version.permissions.propose,
                     "execute": version.permissions.execute,
-                    "members": version.members,
+                    "members": version.members.iter().take(ROLE_MEMBERS_SHOWN).collect::<Vec<_>>(),
+                    "member_count": version.members.len(),
                     "active": version.active,
                 })).collect::<Vec<_>>(),
             })
@@ -648,10 +665,34 @@ pub fn roles(state: &GovernanceState) -> Vec<Json> {
         .collect()
 }
 
-pub fn members(state: &GovernanceState) -> Vec<Json> {
-    state
-        .members
-        .iter()
+/// One page of names from a name-ordered map: the rows after `after`, and the name to
+/// continue from when there are more.
+fn names_page<'a, T: 'a>(
+    map: &'a BTreeMap<String, T>,
+    after: Option<&str>,
+    keep: impl Fn(&str, &T) -> bool,
+) -> (Vec<(&'a String, &'a T)>, Option<String>) {
+    use std::ops::Bound;
+    let start = after.map_or(Bound::Unbounded, |after| Bound::Excluded(after.to_owned()));
+    let mut rows: Vec<(&String, &T)> = map
+        .range::<String, _>((start, Bound::Unbounded))
+        .filter(|(name, value)| keep(name, value))
+        .take(NAMES_PAGE_ROWS + 1)
+        .collect();
+    let next = (rows.len() > NAMES_PAGE_ROWS).then(|| {
+        rows.truncate(NAMES_PAGE_ROWS);
+        rows.last().map(|(name, _)| (*name).clone())
+    });
+    (rows, next.flatten())
+}
+
+/// A page of members (of one role, if given), by name.
+pub fn members(state: &GovernanceState, role: Option<&str>, after: Option<&str>) -> Json {
+    let (rows, next) = names_page(&state.members, after, |name, member| {
+        role.is_none_or(|role| member.active && state.has_role(name, role))
+    });
+    let rows: Vec<Json> = rows
+        .into_iter()
         .map(|(name, member)| {
             json!({
                 "name": name,
@@ -661,13 +702,29 @@ pub fn members(state: &GovernanceState) -> Vec<Json> {
                 "roles": if member.active { state.roles_of(name) } else { Vec::new() },
             })
         })
-        .collect()
+        .collect();
+    json!({ "members": rows, "next_after": next, "role": role, "total": state.members.len() })
 }
 
+/// Every document (for time travel, where a past state is shown whole).
 pub fn documents(state: &GovernanceState) -> Vec<Json> {
-    state
-        .documents
-        .iter()
+    document_rows(state.documents.iter())
+}
+
+/// A page of documents by name, with their histories.
+pub fn documents_page(state: &GovernanceState, after: Option<&str>) -> Json {
+    let (rows, next) = names_page(&state.documents, after, |_, _| true);
+    json!({
+        "documents": document_rows(rows.into_iter()),
+        "next_after": next,
+        "total": state.documents.len(),
+    })
+}
+
+fn document_rows<'a>(
+    documents: impl Iterator<Item = (&'a String, &'a ostrom_projections::state::Document)>,
+) -> Vec<Json> {
+    documents
         .map(|(name, document)| {
             let mut history = Vec::new();
             for (index, version) in document.versions.iter().enumerate() {
