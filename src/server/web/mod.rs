@@ -790,10 +790,17 @@ async fn policies(
     )
 }
 
+#[derive(Deserialize)]
+struct PolicyQuery {
+    /// Show this version's code (its hash, as proposals pin it) instead of the current.
+    version: Option<String>,
+}
+
 async fn policy(
     State(state): State<AppState>,
     Path((community, policy)): Path<(String, u64)>,
     headers: HeaderMap,
+    Query(query): Query<PolicyQuery>,
 ) -> WebResult {
     let visit = visit(&state, &headers, &community)?;
     let context = visit.host.read(|model| {
@@ -804,7 +811,7 @@ async fn policy(
             .ok_or_else(|| ApiError::not_found("unknown_policy", format!("no policy {policy}")))?;
         Ok::<_, ApiError>(merge(
             frame(&visit, &model.state, &found.spec.name),
-            view::policy(&model.state, found),
+            view::policy(&model.state, found, query.version.as_deref()),
         ))
     })?;
     html("policy.html", &context)

@@ -1,7 +1,7 @@
 //! Turning read models into HTML: the templates (compiled into the binary, rendered with
 //! minijinja, which escapes every value by default), Rhai source highlighted on the server
-//! (syntect's Rust grammar, the closest it ships, emitted as classed spans of escaped
-//! text), line diffs of policy and document versions, and times shown to people.
+//! (syntect's Rust grammar, the closest it ships, turned into flat classed spans of
+//! escaped text, one line at a time), line diffs of policy and document versions, and times shown to people.
 //!
 //! Nothing here is trusted HTML except what these functions build from escaped pieces:
 //! templates mark a value `|safe` only when it comes from [`highlight`] or [`diff`].
@@ -10,7 +10,6 @@ use std::sync::OnceLock;
 
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
-use syntect::html::{ClassStyle, ClassedHTMLGenerator};
 use syntect::parsing::SyntaxSet;
 use syntect::util::LinesWithEndings;
 
@@ -81,34 +80,72 @@ fn escape(text: &str) -> String {
     minijinja::HtmlEscape(text).to_string()
 }
 
-/// Rhai source as HTML: one `<span class="line">` per line, tokens in classed spans
-/// (`hl-keyword`, `hl-string`, ...), every piece of text escaped.
+/// Rhai source as HTML: one `<span class="line">` per line, each token of interest in a
+/// flat classed span (`hl-comment`, `hl-string`, `hl-keyword`, `hl-storage`, `hl-constant`,
+/// `hl-function`, `hl-support`), every piece of text escaped. Spans never cross lines, so
+/// each line stands alone (line numbers, long lines, copy and paste).
 pub fn highlight(source: &str) -> String {
-    let renderer = renderer();
-    let highlighted = (source.len() <= HIGHLIGHT_BYTES_MAX)
-        .then(|| {
-            let syntax = renderer.syntaxes.find_syntax_by_extension("rs")?;
-            let mut generator = ClassedHTMLGenerator::new_with_class_style(
-                syntax,
-                &renderer.syntaxes,
-                ClassStyle::SpacedPrefixed { prefix: "hl-" },
-            );
-            for line in LinesWithEndings::from(source) {
-                generator
-                    .parse_html_for_line_which_includes_newline(line)
-                    .ok()?;
-            }
-            Some(generator.finalize())
-        })
+    (source.len() <= HIGHLIGHT_BYTES_MAX)
+        .then(|| highlight_lines(source))
         .flatten()
-        .unwrap_or_else(|| escape(source));
-    let mut out = String::with_capacity(highlighted.len() + 64);
-    for line in highlighted.split_inclusive('\n') {
+        .unwrap_or_else(|| {
+            source
+                .lines()
+                .map(|line| format!("<span class=\"line\">{}</span>", escape(line)))
+                .collect()
+        })
+}
+
+fn highlight_lines(source: &str) -> Option<String> {
+    use syntect::easy::ScopeRegionIterator;
+    use syntect::parsing::{ParseState, ScopeStack};
+    let renderer = renderer();
+    let syntax = renderer.syntaxes.find_syntax_by_extension("rs")?;
+    let mut state = ParseState::new(syntax);
+    let mut stack = ScopeStack::new();
+    let mut out = String::with_capacity(source.len() * 2);
+    for line in LinesWithEndings::from(source) {
+        let ops = state.parse_line(line, &renderer.syntaxes).ok()?;
         out.push_str("<span class=\"line\">");
-        out.push_str(line.trim_end_matches('\n'));
-        out.push_str("</span>\n");
+        for (text, op) in ScopeRegionIterator::new(&ops, line) {
+            stack.apply(op).ok()?;
+            let text = text.trim_end_matches(['\n', '\r']);
+            if text.is_empty() {
+                continue;
+            }
+            match token_class(&stack) {
+                Some(class) => {
+                    out.push_str("<span class=\"");
+                    out.push_str(class);
+                    out.push_str("\">");
+                    out.push_str(&escape(text));
+                    out.push_str("</span>");
+                }
+                None => out.push_str(&escape(text)),
+            }
+        }
+        // No newline between lines: each line is a block of its own inside the <pre>.
+        out.push_str("</span>");
     }
-    out
+    Some(out)
+}
+
+/// The class of the innermost scope worth colouring.
+fn token_class(stack: &syntect::parsing::ScopeStack) -> Option<&'static str> {
+    stack.as_slice().iter().rev().find_map(|scope| {
+        let name = scope.build_string();
+        let class = match name.split('.').next()? {
+            "comment" => "hl-comment",
+            "string" => "hl-string",
+            "keyword" => "hl-keyword",
+            "storage" => "hl-storage",
+            "constant" => "hl-constant",
+            "support" => "hl-support",
+            "entity" if name.starts_with("entity.name.function") => "hl-function",
+            _ => return None,
+        };
+        Some(class)
+    })
 }
 
 /// A line diff from `old` to `new` as HTML table rows (`del`, `ins`, `same` classes), with
@@ -182,6 +219,30 @@ mod tests {
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(html.contains("hl-"), "{html}");
+    }
+
+    #[test]
+    fn every_highlighted_line_stands_alone() {
+        // A block comment and a string across lines: spans still open and close per line.
+        let source = "/* a\n b */\nfn check(action, policy) {\n  let s = \"x\n y\";\n  PASSED\n}\n";
+        let html = highlight(source);
+        let lines: Vec<&str> = html.split("<span class=\"line\">").skip(1).collect();
+        assert_eq!(lines.len(), source.lines().count());
+        for line in lines {
+            let line = line
+                .strip_suffix("</span>")
+                .expect("each line closes its block");
+            assert_eq!(
+                line.matches("<span").count(),
+                line.matches("</span>").count(),
+                "{line}"
+            );
+        }
+        assert!(html.contains("<span class=\"hl-comment\">"), "{html}");
+        assert!(
+            html.contains("<span class=\"hl-function\">check</span>"),
+            "{html}"
+        );
     }
 
     #[test]

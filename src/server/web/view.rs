@@ -443,7 +443,17 @@ pub fn policies(state: &GovernanceState) -> Vec<Json> {
 
 /// A policy's page: the code highlighted, and every version newest first with who
 /// proposed it, the proposal that passed it, and the diff from the version before.
-pub fn policy(state: &GovernanceState, policy: &Policy) -> Json {
+pub fn policy(state: &GovernanceState, policy: &Policy, shown: Option<&str>) -> Json {
+    // An older version, when asked for one (a proposal's pinned version); else the current.
+    let shown_version = shown
+        .and_then(|wanted| {
+            policy
+                .versions
+                .iter()
+                .rev()
+                .find(|version| version.version.to_hex() == wanted)
+        })
+        .filter(|version| version.version != policy.version);
     let mut versions = Vec::with_capacity(policy.versions.len());
     for (index, version) in policy.versions.iter().enumerate() {
         let previous = index.checked_sub(1).map(|i| &policy.versions[i]);
@@ -502,7 +512,12 @@ pub fn policy(state: &GovernanceState, policy: &Policy) -> Json {
     versions.reverse();
     json!({
         "policy": policy_row(policy),
-        "code": render::highlight(&policy.spec.source),
+        "code": render::highlight(shown_version.map_or(&policy.spec.source, |v| &v.spec.source)),
+        "shown_version": shown_version.map(|version| json!({
+            "version": version.version.to_hex(),
+            "version_short": version.version.short(),
+            "seq": version.seq,
+        })),
         "data": policy.data.iter().map(|(key, value)| json!({ "key": key, "value": value.to_string() })).collect::<Vec<_>>(),
         "history": versions,
     })
