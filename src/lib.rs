@@ -3,7 +3,7 @@
 //! What flows in: statements signed by members (proposals, votes), by the server on a
 //! member's behalf, or by platform integrations. What comes out: signed, hash-chained log
 //! entries in a store, a governance state folded from them by a pure reducer, and the
-//! views of it that the CLI prints.
+//! views of it that the CLI, the HTTP API and the dashboard show.
 //!
 //! Codemap:
 //! - `ostrom_schemas` (crate `schemas/`): entry types, canonical encoding, hashing,
@@ -21,7 +21,9 @@
 //! - [`clock`]: the only place the wall clock is read.
 //! - [`server`]: `ostrom serve`: every community of a data directory behind the HTTP API
 //!   (axum), with bearer tokens, live entry streams, timers, and reads that never wait on
-//!   writes.
+//!   writes; and the dashboard (`server::web`), HTML pages over the same read models.
+//! - [`engine`]: the policy engine (selection, lifecycle, timers), re-execution for
+//!   `ostrom verify`, and backtests of draft policies against a community's history.
 //! - [`cli`]: the `ostrom` command line.
 //!
 //! Invariants, stated as what is absent:
