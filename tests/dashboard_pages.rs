@@ -139,7 +139,13 @@ fn refused_form_posts_say_why_and_append_nothing() {
     }
     // A vote that is not one (a ranking of things that are not options).
     assert_eq!(
-        code(post(&served, &alice, &vote, &[("value", "first,second")], &[])),
+        code(post(
+            &served,
+            &alice,
+            &vote,
+            &[("value", "first,second")],
+            &[]
+        )),
         (422, "invalid_vote".to_owned())
     );
     // A proposal missing a required parameter is shown again with the error.

@@ -339,12 +339,21 @@ async fn signin(
         )?;
         return Ok((StatusCode::UNAUTHORIZED, html_headers(), body).into_response());
     }
-    let cookie = cookie::Cookie::build((SESSION_COOKIE, token.to_owned()))
+    session_cookie(&host, token, &format!("/c/{}", host.name))
+}
+
+/// A redirect to `to` that sets the session cookie of `host`'s pages to `token` (an empty
+/// token ends the session).
+fn session_cookie(host: &Host, token: &str, to: &str) -> WebResult {
+    let mut cookie = cookie::Cookie::build((SESSION_COOKIE, token.to_owned()))
         .path(format!("/c/{}", host.name))
         .http_only(true)
         .same_site(cookie::SameSite::Strict)
         .build();
-    let mut response = Redirect::to(&format!("/c/{}", host.name)).into_response();
+    if token.is_empty() {
+        cookie.set_max_age(cookie::time::Duration::ZERO);
+    }
+    let mut response = Redirect::to(to).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie.to_string()).map_err(ApiError::internal)?,
@@ -359,18 +368,7 @@ async fn signout(
 ) -> WebResult {
     same_site(&headers)?;
     let host = state.host(&community)?;
-    let cookie = cookie::Cookie::build((SESSION_COOKIE, ""))
-        .path(format!("/c/{}", host.name))
-        .http_only(true)
-        .same_site(cookie::SameSite::Strict)
-        .max_age(cookie::time::Duration::ZERO)
-        .build();
-    let mut response = Redirect::to(&format!("/c/{}/signin", host.name)).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie.to_string()).map_err(ApiError::internal)?,
-    );
-    Ok(response)
+    session_cookie(&host, "", &format!("/c/{}/signin", host.name))
 }
 
 async fn home(
