@@ -231,7 +231,12 @@ fn frame(visit: &Visit, state: &GovernanceState, title: &str) -> serde_json::Val
     json!({
         "title": title,
         "c": { "name": visit.host.name, "id": visit.host.id.to_hex(), "kit": founded.kit },
-        "me": { "name": visit.member, "roles": state.roles_of(&visit.member) },
+        "me": {
+            "name": visit.member,
+            "roles": state.roles_of(&visit.member),
+            // The audit trail and proofs need a role that may view every action type.
+            "may_audit": state.may_view(&visit.member, "*"),
+        },
     })
 }
 
