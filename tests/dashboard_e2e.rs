@@ -112,12 +112,19 @@ async fn screenshot(browser: &Client, name: &str) {
 async fn text(browser: &Client, css: &str) -> String {
     let started = Instant::now();
     loop {
-        let found = browser
+        let found = match browser
             .wait()
             .at_most(WAIT)
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|error| panic!("{css}: {error}"));
+        {
+            Ok(found) => found,
+            Err(error) => {
+                let url = browser.current_url().await.map(|url| url.to_string());
+                let source = browser.source().await.unwrap_or_default();
+                panic!("{css}: {error} on {url:?}:\n{source}");
+            }
+        };
         match found.text().await {
             Ok(text) => return text,
             Err(_) if started.elapsed() < WAIT => {
