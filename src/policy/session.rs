@@ -132,8 +132,10 @@ pub struct ActionView {
     pub is_election: bool,
     pub status: &'static str,
     pub proposed_at_ms: i64,
-    /// Current votes, ordered by member.
-    pub votes: Vec<(String, VoteValue, i64)>,
+    /// Current votes, ordered by member. Names are the directory's shared strings where
+    /// the voter is a member, so neither this copy nor the script values built from it
+    /// allocate a name per vote.
+    pub votes: Vec<(ImmutableString, VoteValue, i64)>,
     pub history: Vec<VoteEvent>,
 }
 
@@ -148,7 +150,7 @@ pub struct Copies {
 }
 
 impl ActionView {
-    fn of(action: &Action, with_history: bool) -> ActionView {
+    fn of(action: &Action, with_history: bool, directory: &Directory) -> ActionView {
         let options = match &action.spec {
             ActionSpec::Election { options } => options
                 .iter()
@@ -169,7 +171,14 @@ impl ActionView {
             votes: action
                 .votes
                 .iter()
-                .map(|(member, vote)| (member.clone(), vote.value.clone(), clamp_ms(vote.at_ms)))
+                .map(|(member, vote)| {
+                    let name = directory
+                        .members
+                        .get(member.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| ImmutableString::from(member.as_str()));
+                    (name, vote.value.clone(), clamp_ms(vote.at_ms))
+                })
                 .collect(),
             history: if with_history {
                 action.vote_history.clone()
@@ -284,7 +293,7 @@ impl Session {
         Session {
             stage: Stage::Filter,
             now_ms: clamp_ms(now_ms),
-            action: ActionView::of(action, copies.vote_history),
+            action: ActionView::of(action, copies.vote_history, &directory),
             policy: PolicyView {
                 id: policy.id.0,
                 name: policy.spec.name.clone(),
