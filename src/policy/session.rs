@@ -132,9 +132,10 @@ pub struct ActionView {
     pub is_election: bool,
     pub status: &'static str,
     pub proposed_at_ms: i64,
-    /// Current votes, ordered by member. Names are the directory's shared strings where
-    /// the voter is a member, so neither this copy nor the script values built from it
-    /// allocate a name per vote.
+    /// Current votes, ordered by member. Names are Rhai's shared strings, copied once here
+    /// so that the script values built from them (`yes_votes()`, ...) share them. (Looking
+    /// them up in the directory's shared names instead cost more than the copy: the
+    /// comparisons touch every voter's name anyway.)
     pub votes: Vec<(ImmutableString, VoteValue, i64)>,
     pub history: Vec<VoteEvent>,
 }
@@ -150,7 +151,7 @@ pub struct Copies {
 }
 
 impl ActionView {
-    fn of(action: &Action, with_history: bool, directory: &Directory) -> ActionView {
+    fn of(action: &Action, with_history: bool) -> ActionView {
         let options = match &action.spec {
             ActionSpec::Election { options } => options
                 .iter()
@@ -172,12 +173,11 @@ impl ActionView {
                 .votes
                 .iter()
                 .map(|(member, vote)| {
-                    let name = directory
-                        .members
-                        .get(member.as_str())
-                        .cloned()
-                        .unwrap_or_else(|| ImmutableString::from(member.as_str()));
-                    (name, vote.value.clone(), clamp_ms(vote.at_ms))
+                    (
+                        ImmutableString::from(member.as_str()),
+                        vote.value.clone(),
+                        clamp_ms(vote.at_ms),
+                    )
                 })
                 .collect(),
             history: if with_history {
@@ -293,7 +293,7 @@ impl Session {
         Session {
             stage: Stage::Filter,
             now_ms: clamp_ms(now_ms),
-            action: ActionView::of(action, copies.vote_history, &directory),
+            action: ActionView::of(action, copies.vote_history),
             policy: PolicyView {
                 id: policy.id.0,
                 name: policy.spec.name.clone(),
