@@ -26,8 +26,11 @@ use rayon::prelude::*;
 
 use crate::store::{LogStore, Snapshot, StoreError};
 
-/// Entries whose signatures one task checks in one batch.
-pub const VERIFY_BATCH_ENTRIES: usize = 128;
+/// Entries whose signatures one task checks in one batch. Batch verification is one
+/// multiscalar multiplication whose cost per point falls as it grows (Pippenger): a batch
+/// of 1,024 entries (about 1,650 signatures) cost about 8% less CPU per entry to verify
+/// than batches of 128 (`cargo bench --bench audit`).
+pub const VERIFY_BATCH_ENTRIES: usize = 1024;
 /// Entries read from the store and checked in parallel before they are applied in order.
 pub const VERIFY_CHUNK_ENTRIES: usize = 8 * 1024;
 /// Statement batches smaller than this are not split further across threads.

@@ -50,3 +50,10 @@ pub mod scenario;
 pub mod server;
 pub mod store;
 pub mod writer;
+
+/// Every binary that links ostrom (the server, the CLI, benchmarks, tests) allocates with
+/// mimalloc: a vote's path through the writer is thousands of small allocations (policy
+/// views, script values, entries) made on one thread and freed on another, and glibc's
+/// malloc spent 15-20% of the server's CPU on them (perf, `cargo bench --bench serve_load`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -6,11 +6,14 @@
 //! 1. **check**: drain up to `WRITER_BATCH_MAX` submissions and check their signatures in
 //!    parallel batches (stateless, so it runs ahead of the log);
 //! 2. **seal**: the only owner of the [`Ledger`]: seal each statement against the state
-//!    left by the ones before it, and apply it in memory;
-//! 3. **flush**: append the sealed batch to the store at its expected seq (one fsync for
-//!    the batch), then answer every submitter.
+//!    left by the ones before it, and apply it in memory, handing the sealed entries on in
+//!    chunks of `SEAL_CHUNK_ENTRIES`;
+//! 3. **flush**: append every sealed chunk waiting for it to the store at its expected seq
+//!    (one fsync for all of them), then answer every submitter.
 //!
-//! So batch k+1 is sealed while batch k is being made durable. Nobody is answered before
+//! So chunk k+1 is sealed while chunk k is being made durable: with a few dozen clients
+//! the votes no longer move through the stages in waves (the whole wave sealed, then the
+//! whole wave flushed), and under heavy load the chunks queue up and share one fsync. Nobody is answered before
 //! the store acknowledged their entry, and read models (the server's published views) see a
 //! batch before anybody who submitted to it is answered, so an acknowledged write is always
 //! visible to the writer's next read.
@@ -44,6 +47,10 @@ pub const WRITER_QUEUE_MAX: usize = 2 * WRITER_BATCH_MAX;
 pub const WRITER_STAGE_DEPTH: usize = 2;
 /// On-behalf statements are signed on the pool's threads from this many in a batch on.
 pub const SIGN_IN_PARALLEL_MIN: usize = 64;
+/// The seal stage hands its work to the flush stage in chunks of this many statements.
+pub const SEAL_CHUNK_ENTRIES: usize = 16;
+/// Sealed chunks waiting for the flush stage at most (a full batch's worth).
+pub const FLUSH_QUEUE_CHUNKS: usize = WRITER_BATCH_MAX / SEAL_CHUNK_ENTRIES;
 
 const _: () = assert!(WRITER_QUEUE_MAX >= WRITER_BATCH_MAX);
 
@@ -233,7 +240,7 @@ impl Writer {
     ) -> (Writer, WriterThreads) {
         let (queue, submissions) = bounded(WRITER_QUEUE_MAX);
         let (checked_out, checked_in) = bounded(WRITER_STAGE_DEPTH);
-        let (flush_out, flush_in) = bounded(WRITER_STAGE_DEPTH);
+        let (flush_out, flush_in) = bounded(FLUSH_QUEUE_CHUNKS);
         let failed = Arc::new(AtomicBool::new(false));
         let store = ledger.store().clone();
         let community = ledger.community();
@@ -556,66 +563,35 @@ fn seal_stage(
             }
             failed.store(false, Ordering::Release);
         }
-        let mut answers: Vec<(Reply, Option<Result<Receipt, SubmitError>>)> =
-            Vec::with_capacity(items.len());
-        let mut sealable = Vec::with_capacity(items.len());
-        for (verdict, reply) in items {
-            match verdict {
-                Ok(statement) => {
-                    sealable.push(Sealable::Statement(statement));
-                    answers.push((reply, None));
+        // Sealed in chunks, each handed to the flush stage as soon as it is sealed: the
+        // first votes of a wave are being made durable while the rest are still sealed.
+        // When the flush stage is busy the chunks queue up and share its next fsync.
+        let mut items = items.into_iter().peekable();
+        let mut ticks = Some(ticks);
+        let mut stopped = false;
+        while items.peek().is_some() || ticks.is_some() {
+            let part: Vec<_> = items.by_ref().take(SEAL_CHUNK_ENTRIES).collect();
+            let part_ticks = if items.peek().is_none() {
+                ticks.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let flushing = seal_part(
+                &mut ledger,
+                &mut *reactor,
+                part,
+                part_ticks,
+                clock,
+                next_due.as_deref(),
+            );
+            if let Some(flushing) = flushing {
+                if flush.send(flushing).is_err() {
+                    stopped = true;
+                    break;
                 }
-                Err(refusal) => answers.push((reply, Some(Err(SubmitError::Refused(refusal))))),
             }
         }
-        let (first, bytes, entries, mut results) =
-            match ledger.seal_batch_with(sealable, clock(), &mut *reactor, true) {
-                Ok(sealed) => (
-                    sealed.first,
-                    sealed.bytes,
-                    sealed.entries,
-                    sealed.results.into_iter(),
-                ),
-                Err(error) => {
-                    let reason = SubmitError::Store(error.to_string());
-                    for reply in answers.into_iter().map(|(reply, _)| reply).chain(ticks) {
-                        reply.send(Err(reason.clone()));
-                    }
-                    continue;
-                }
-            };
-        if let Some(next_due) = &next_due {
-            next_due.set(reactor.next_due());
-        }
-        let head = Receipt {
-            seq: ledger.state().position.next_seq,
-            hash: ledger.state().position.head,
-        };
-        let answers = answers
-            .into_iter()
-            .map(|(reply, answer)| {
-                let answer = answer.unwrap_or_else(|| {
-                    match results.next().expect("one result per sealed item") {
-                        Ok(entry) => Ok(Receipt {
-                            seq: entry.entry().seq,
-                            hash: entry.hash(),
-                        }),
-                        Err(refusal) => Err(SubmitError::Refused(refusal)),
-                    }
-                });
-                (reply, answer)
-            })
-            .chain(ticks.into_iter().map(|reply| (reply, Ok(head))))
-            .collect();
-        if flush
-            .send(Flush::Batch {
-                first,
-                bytes,
-                entries,
-                answers,
-            })
-            .is_err()
-        {
+        if stopped {
             break;
         }
     }
@@ -628,6 +604,75 @@ fn seal_stage(
         let _ = ledger.reload();
     }
     ledger
+}
+
+/// Seal one chunk of checked statements and say what the flush stage must write and whom
+/// it must answer (`None`: the chunk could not be sealed; its submitters were answered).
+fn seal_part(
+    ledger: &mut Ledger,
+    reactor: &mut dyn Reactor,
+    items: Vec<(Result<CheckedStatement, Refusal>, Reply)>,
+    ticks: Vec<Reply>,
+    clock: fn() -> u64,
+    next_due: Option<&NextDue>,
+) -> Option<Flush> {
+    let mut answers: Vec<(Reply, Option<Result<Receipt, SubmitError>>)> =
+        Vec::with_capacity(items.len());
+    let mut sealable = Vec::with_capacity(items.len());
+    for (verdict, reply) in items {
+        match verdict {
+            Ok(statement) => {
+                sealable.push(Sealable::Statement(statement));
+                answers.push((reply, None));
+            }
+            Err(refusal) => answers.push((reply, Some(Err(SubmitError::Refused(refusal))))),
+        }
+    }
+    let (first, bytes, entries, mut results) =
+        match ledger.seal_batch_with(sealable, clock(), reactor, true) {
+            Ok(sealed) => (
+                sealed.first,
+                sealed.bytes,
+                sealed.entries,
+                sealed.results.into_iter(),
+            ),
+            Err(error) => {
+                let reason = SubmitError::Store(error.to_string());
+                for reply in answers.into_iter().map(|(reply, _)| reply).chain(ticks) {
+                    reply.send(Err(reason.clone()));
+                }
+                return None;
+            }
+        };
+    if let Some(next_due) = next_due {
+        next_due.set(reactor.next_due());
+    }
+    let head = Receipt {
+        seq: ledger.state().position.next_seq,
+        hash: ledger.state().position.head,
+    };
+    let answers = answers
+        .into_iter()
+        .map(|(reply, answer)| {
+            let answer = answer.unwrap_or_else(|| {
+                match results.next().expect("one result per sealed item") {
+                    Ok(entry) => Ok(Receipt {
+                        seq: entry.entry().seq,
+                        hash: entry.hash(),
+                    }),
+                    Err(refusal) => Err(SubmitError::Refused(refusal)),
+                }
+            });
+            (reply, answer)
+        })
+        .chain(ticks.into_iter().map(|reply| (reply, Ok(head))))
+        .collect();
+    Some(Flush::Batch {
+        first,
+        bytes,
+        entries,
+        answers,
+    })
 }
 
 fn flush_stage(

@@ -76,10 +76,36 @@ impl Entry {
         }
         let entry: Entry = postcard::from_bytes(bytes)
             .map_err(|error| DecodeError::Malformed(error.to_string()))?;
-        if entry.encode() != bytes {
+        // Re-encode and compare on the fly, without building a second copy of the bytes.
+        let comparing = Comparing { expected: bytes };
+        if postcard::serialize_with_flavor(&entry, comparing) != Ok(true) {
             return Err(DecodeError::NotCanonical);
         }
         Ok(entry)
+    }
+
+    /// The canonical bytes of the statement inside `canonical` (the canonical bytes of
+    /// this entry, which must carry a statement): a sub-slice, since postcard encodes a
+    /// struct as its fields one after another and every field after the statement has a
+    /// fixed length. This is what the statement's author signed, found without encoding
+    /// the statement again.
+    pub fn statement_bytes<'a>(&self, canonical: &'a [u8]) -> Option<&'a [u8]> {
+        if !matches!(self.body, Body::Statement(_)) {
+            return None;
+        }
+        // version, community, seq, prev, at_ms, then the body's variant index (one byte).
+        let start = varint_len(u64::from(self.version))
+            + CommunityId::LEN
+            + varint_len(self.seq)
+            + Hash::LEN
+            + varint_len(self.at_ms)
+            + 1;
+        // After the statement: its author and signature, then the sequencer and its
+        // signature.
+        let end = canonical
+            .len()
+            .checked_sub(2 * (PublicKey::LEN + Signature::LEN))?;
+        canonical.get(start..end)
     }
 
     pub fn hash(&self) -> Hash {
@@ -101,6 +127,47 @@ impl Entry {
     }
 }
 
+/// Bytes of `value` as a postcard varint.
+fn varint_len(value: u64) -> usize {
+    let bits = 64 - value.leading_zeros() as usize;
+    bits.div_ceil(7).max(1)
+}
+
+/// A postcard output that compares what is written with the bytes expected there, so that
+/// checking an encoding is canonical needs no second buffer.
+struct Comparing<'a> {
+    expected: &'a [u8],
+}
+
+impl postcard::ser_flavors::Flavor for Comparing<'_> {
+    /// Whether every expected byte was written.
+    type Output = bool;
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        match self.expected.split_first() {
+            Some((first, rest)) if *first == data => {
+                self.expected = rest;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        match self.expected.split_at_checked(data.len()) {
+            Some((head, rest)) if head == data => {
+                self.expected = rest;
+                Ok(())
+            }
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn finalize(self) -> postcard::Result<bool> {
+        Ok(self.expected.is_empty())
+    }
+}
+
 pub fn hash_entry_bytes(canonical: &[u8]) -> Hash {
     Hash::tagged(ENTRY_HASH_DOMAIN, &[canonical])
 }
@@ -114,7 +181,13 @@ pub fn entry_signing_digest(canonical: &[u8]) -> Hash {
 /// The digest a statement's author signs.
 pub fn statement_signing_digest(statement: &Statement) -> Hash {
     let bytes = postcard::to_stdvec(statement).expect("statements always encode");
-    Hash::tagged(STATEMENT_SIGNATURE_DOMAIN, &[&bytes])
+    statement_signing_digest_of_bytes(&bytes)
+}
+
+/// The digest a statement's author signs, from the statement's canonical bytes (see
+/// [`Entry::statement_bytes`]).
+pub fn statement_signing_digest_of_bytes(canonical: &[u8]) -> Hash {
+    Hash::tagged(STATEMENT_SIGNATURE_DOMAIN, &[canonical])
 }
 
 pub fn community_id(name: &str, sequencer: &PublicKey) -> CommunityId {

@@ -15,8 +15,8 @@ pub use ed25519_dalek::VerifyingKey;
 
 use crate::bytes::{Hash, PublicKey, Signature};
 use crate::entry::{
-    community_id, entry_signing_digest, hash_entry_bytes, statement_signing_digest, Body,
-    DecodeError, Entry,
+    community_id, entry_signing_digest, hash_entry_bytes, statement_signing_digest,
+    statement_signing_digest_of_bytes, Body, DecodeError, Entry,
 };
 use crate::limits;
 use crate::record::Record;
@@ -220,8 +220,14 @@ pub fn check_signatures_cached(
             owner,
         });
         if let Body::Statement(signed) = &entry.body {
+            // The statement's bytes are a slice of the entry's: no need to encode it again.
+            let digest = match entry.statement_bytes(bytes) {
+                Some(statement) => statement_signing_digest_of_bytes(statement),
+                None => statement_signing_digest(&signed.statement),
+            };
+            debug_assert_eq!(digest, statement_signing_digest(&signed.statement));
             claims.push(Claim {
-                digest: statement_signing_digest(&signed.statement),
+                digest,
                 key: signed.author,
                 sig: signed.sig,
                 owner,

@@ -319,7 +319,7 @@ fn current_votes(session: &Session, keep: impl Fn(&str, &VoteValue) -> bool) -> 
         .filter(|(name, value, _)| keep(name, value))
         .map(|(name, value, at_ms)| {
             Dynamic::from(VoteRecord {
-                member: name.as_str().into(),
+                member: name.clone(),
                 value: Some(value.clone()),
                 at_ms: *at_ms,
             })
@@ -455,7 +455,7 @@ fn register_proposal(engine: &mut Engine) {
                 .action
                 .votes
                 .iter()
-                .map(|(name, _, _)| member(name))
+                .map(|(name, _, _)| shared_member(name))
                 .collect::<Array>())
         })
     });

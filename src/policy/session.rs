@@ -132,8 +132,11 @@ pub struct ActionView {
     pub is_election: bool,
     pub status: &'static str,
     pub proposed_at_ms: i64,
-    /// Current votes, ordered by member.
-    pub votes: Vec<(String, VoteValue, i64)>,
+    /// Current votes, ordered by member. Names are Rhai's shared strings, copied once here
+    /// so that the script values built from them (`yes_votes()`, ...) share them. (Looking
+    /// them up in the directory's shared names instead cost more than the copy: the
+    /// comparisons touch every voter's name anyway.)
+    pub votes: Vec<(ImmutableString, VoteValue, i64)>,
     pub history: Vec<VoteEvent>,
 }
 
@@ -169,7 +172,13 @@ impl ActionView {
             votes: action
                 .votes
                 .iter()
-                .map(|(member, vote)| (member.clone(), vote.value.clone(), clamp_ms(vote.at_ms)))
+                .map(|(member, vote)| {
+                    (
+                        ImmutableString::from(member.as_str()),
+                        vote.value.clone(),
+                        clamp_ms(vote.at_ms),
+                    )
+                })
                 .collect(),
             history: if with_history {
                 action.vote_history.clone()
