@@ -106,6 +106,8 @@ pub struct Host {
     /// The state hash at a position (it costs a pass over the whole state, so it is
     /// computed once per head that somebody asks about).
     state_hash: Mutex<Option<(u64, Hash)>>,
+    /// A background computation of the state hash is under way (`state_hash_soon`).
+    hashing: std::sync::atomic::AtomicBool,
     /// The Merkle tree over every durable entry (fed by the writer's durable hook), from
     /// which tree heads are signed every `CHECKPOINT_INTERVAL_ENTRIES` and on demand.
     tree: Arc<Mutex<LogTree>>,
@@ -243,6 +245,7 @@ impl Host {
             next_due,
             due_changed,
             state_hash: Mutex::new(None),
+            hashing: std::sync::atomic::AtomicBool::new(false),
             tree,
             sequencer_key,
             heads: HeadDir::new(data, id),
@@ -303,6 +306,26 @@ impl Host {
             self.read(|model| (model.state.position.next_seq, model.state.state_hash()));
         *cached = Some((at, hash));
         (at, hash)
+    }
+
+    /// The newest state hash already computed (it may be behind the head), without waiting;
+    /// when it is behind, one computation of the head's starts on a blocking thread, so the
+    /// next look finds it. Pages use this: the hash is a pass over the whole state (tens of
+    /// milliseconds for a big community), which a page view should not wait for.
+    pub fn state_hash_soon(self: &Arc<Self>) -> Option<(u64, Hash)> {
+        let head = self.read(|model| model.state.position.next_seq);
+        let cached = *self.state_hash.lock().expect("state hash lock");
+        if cached.is_none_or(|(at, _)| at != head)
+            && !self.hashing.swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            let host = self.clone();
+            tokio::task::spawn_blocking(move || {
+                host.state_hash();
+                host.hashing
+                    .store(false, std::sync::atomic::Ordering::Release);
+            });
+        }
+        cached
     }
 
     /// Stop the writer after what is in flight is durable, and keep a snapshot so the next

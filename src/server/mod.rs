@@ -248,9 +248,13 @@ async fn serve(mut config: Config) -> Result<(), ServeError> {
         config.operator_token = Some(operator_token_file(&config.data)?);
     }
     let listen = config.listen;
-    let state = tokio::task::spawn_blocking(move || ServerState::open(config))
-        .await
-        .expect("opening does not panic")?;
+    let state = tokio::task::spawn_blocking(move || {
+        // The dashboard's templates and grammar load now, not on the first page view.
+        web::warm_up();
+        ServerState::open(config)
+    })
+    .await
+    .expect("opening does not panic")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|error| ServeError::Listen(listen, error))?;

@@ -382,7 +382,7 @@ async fn home(
     headers: HeaderMap,
 ) -> WebResult {
     let visit = visit(&state, &headers, &community)?;
-    let (covers, state_hash) = visit.host.state_hash();
+    let state_hash = visit.host.state_hash_soon();
     let checkpoint = visit.host.latest_checkpoint();
     let now = crate::clock::now_ms();
     let context = visit.host.read(|model| {
@@ -391,7 +391,12 @@ async fn home(
             "seq": model.state.position.next_seq.checked_sub(1),
             "hash": model.state.position.head.to_hex(),
             "at": render::time(model.state.position.at_ms),
-            "state_hash": (covers == model.state.position.next_seq).then(|| state_hash.to_hex()),
+            // The newest computed hash, with the entries it covers (the head's follows).
+            "state_hash": state_hash.map(|(covers, hash)| json!({
+                "hash": hash.to_hex(),
+                "covers": covers,
+                "current": covers == model.state.position.next_seq,
+            })),
             "checkpoint": checkpoint.as_ref().map(|head| json!({
                 "size": head.size,
                 "root": head.root.to_hex(),
