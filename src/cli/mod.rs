@@ -160,8 +160,9 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// Serve every community of the data directory: the HTTP API under /api/v1 (OpenAPI at
-    /// /api/v1/openapi.json), timers and sweeps. Stops cleanly on SIGINT/SIGTERM.
+    /// Serve every community of the data directory: the dashboard at / (sign in with a
+    /// member token), the HTTP API under /api/v1 (OpenAPI at /api/v1/openapi.json), timers
+    /// and sweeps. Stops cleanly on SIGINT/SIGTERM.
     Serve {
         /// The address to listen on (IP:PORT; port 0 picks a free one) [default: 127.0.0.1:8080].
         #[arg(long, env = "OSTROM_LISTEN")]
