@@ -617,6 +617,19 @@ fn to_json(value: &impl Serialize) -> Json_ {
     serde_json::to_value(value).expect("read models always encode")
 }
 
+/// A `status` filter of a proposal list (the API's and the dashboard's).
+pub(super) fn status_filter(text: &str) -> ApiResult<Status> {
+    match text {
+        "proposed" => Ok(Status::Proposed),
+        "passed" => Ok(Status::Passed),
+        "failed" => Ok(Status::Failed),
+        other => Err(ApiError::bad_request(
+            "bad_query",
+            format!("status {other:?} is not proposed, passed or failed"),
+        )),
+    }
+}
+
 fn status_name(status: Status) -> String {
     status.as_str().to_owned()
 }
@@ -881,18 +894,7 @@ async fn list_proposals(
 ) -> ApiResult<Json<ProposalPage>> {
     let Query(query) = query?;
     let (host, reader) = read_access(&state, &headers, path)?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some("proposed") => Some(Status::Proposed),
-        Some("passed") => Some(Status::Passed),
-        Some("failed") => Some(Status::Failed),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "bad_query",
-                format!("status {other:?} is not proposed, passed or failed"),
-            ))
-        }
-    };
+    let status = query.status.as_deref().map(status_filter).transpose()?;
     let limit = query.limit.unwrap_or(100).clamp(1, PROPOSALS_PAGE_MAX);
     let start = ActionId(query.after.map_or(0, |after| after.saturating_add(1)));
     Ok(Json(host.read(|model| {

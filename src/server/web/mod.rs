@@ -432,18 +432,10 @@ async fn proposals(
     let status = blank(filter.status);
     let action_type = blank(filter.action_type);
     let initiator = blank(filter.initiator);
-    let status_wanted = match status.as_deref() {
-        None => None,
-        Some("proposed") => Some(ostrom_projections::Status::Proposed),
-        Some("passed") => Some(ostrom_projections::Status::Passed),
-        Some("failed") => Some(ostrom_projections::Status::Failed),
-        Some(other) => {
-            return Err(WebError::Page(ApiError::bad_request(
-                "bad_query",
-                format!("status {other:?} is not proposed, passed or failed"),
-            )))
-        }
-    };
+    let status_wanted = status
+        .as_deref()
+        .map(super::api::status_filter)
+        .transpose()?;
     let now = crate::clock::now_ms();
     let context = visit.host.read(|model| {
         let page = view::proposal_page(
