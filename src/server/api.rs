@@ -279,14 +279,23 @@ impl Reader {
     }
 
     fn may_view_log(&self, state: &GovernanceState) -> ApiResult<()> {
-        if self.may_view(state, "*") {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                "not_permitted",
-                "reading the whole log needs a role that may view every action type",
-            ))
+        match &self.0 {
+            Some(member) => may_read_log(state, member),
+            None => Ok(()),
         }
+    }
+}
+
+/// The raw log, the audit trail, proofs and the live stream need a role that may view
+/// every action type (the API's and the dashboard's rule).
+pub(super) fn may_read_log(state: &GovernanceState, member: &str) -> ApiResult<()> {
+    if state.may_view(member, "*") {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "not_permitted",
+            "reading the whole log needs a role that may view every action type",
+        ))
     }
 }
 

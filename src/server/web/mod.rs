@@ -235,7 +235,7 @@ fn frame(visit: &Visit, state: &GovernanceState, title: &str) -> serde_json::Val
             "name": visit.member,
             "roles": state.roles_of(&visit.member),
             // The audit trail and proofs need a role that may view every action type.
-            "may_audit": state.may_view(&visit.member, "*"),
+            "may_audit": super::api::may_read_log(state, &visit.member).is_ok(),
         },
     })
 }
@@ -943,14 +943,9 @@ async fn audit(
     };
     let sequencer = visit.host.sequencer;
     let context = visit.host.read(|model| {
-        if !model.state.may_view(&visit.member, "*") {
-            return Err(ApiError::forbidden(
-                "not_permitted",
-                "reading the whole log needs a role that may view every action type",
-            ));
-        }
+        super::api::may_read_log(&model.state, &visit.member)?;
         let page = model.audit.query(&filter, query.after, AUDIT_PAGE_ROWS);
-        Ok(merge(
+        Ok::<_, ApiError>(merge(
             frame(&visit, &model.state, "Audit trail"),
             json!({
                 "rows": view::audit_rows(&page.rows, sequencer),
@@ -977,13 +972,8 @@ async fn proof(
 ) -> Result<Json<crate::merkle::Proof>, WebError> {
     let visit = visit(&state, &headers, &community)?;
     let size = visit.host.read(|model| {
-        if !model.state.may_view(&visit.member, "*") {
-            return Err(ApiError::forbidden(
-                "not_permitted",
-                "proofs need a role that may view every action type",
-            ));
-        }
-        Ok(model.state.position.next_seq)
+        super::api::may_read_log(&model.state, &visit.member)?;
+        Ok::<_, ApiError>(model.state.position.next_seq)
     })?;
     if seq >= size {
         return Err(unprocessable(
