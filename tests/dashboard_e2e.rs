@@ -201,6 +201,15 @@ async fn eventually(browser: &Client, css: &str, wanted: impl Fn(&str) -> bool) 
     }
 }
 
+/// One browser at a time, so the tests' page loads do not compete for the two cores.
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_browser() -> std::sync::MutexGuard<'static, ()> {
+    ONE_BROWSER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -218,6 +227,7 @@ fn members_sign_in_propose_and_vote_an_action_through_and_see_it_decided() {
     let bob = token(data, "town", "bob");
     let carol = token(data, "town", "carol");
     let served = serve(data, &[]);
+    let _browser = one_browser();
     let driver = driver();
     runtime().block_on(async {
         let browser = browser(&driver, 1280, 1400).await;
@@ -339,6 +349,7 @@ fn an_author_sees_a_syntax_error_at_its_line_fixes_it_backtests_and_proposes_the
     ok(data, &["vote", "--as", "alice", faq.trim(), "yes"]);
     ok(data, &["vote", "--as", "bob", faq.trim(), "yes"]);
     let served = serve(data, &[]);
+    let _browser = one_browser();
     let driver = driver();
     runtime().block_on(async {
         let browser = browser(&driver, 1280, 1600).await;
@@ -509,6 +520,7 @@ fn html_in_documents_policies_and_parameters_is_displayed_never_executed() {
     }
 
     // And in the browser: the text reads as written, and no script ran.
+    let _browser = one_browser();
     let driver = driver();
     runtime().block_on(async {
         let browser = browser(&driver, 1280, 1400).await;
