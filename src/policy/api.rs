@@ -133,19 +133,16 @@ pub fn type_name(value: &Dynamic) -> &'static str {
     }
 }
 
-fn session(context: &NativeCallContext) -> Result<SessionHandle> {
-    context
-        .tag()
-        .and_then(|tag| tag.clone().try_cast::<SessionHandle>())
-        .ok_or_else(|| "the policy API is only available while a policy is evaluated".into())
-}
-
-/// Run `body` with the evaluation's session.
+/// Run `body` with the evaluation's session. The tag is borrowed in place: cloning it would
+/// box a copy of the handle on every API call.
 fn with<T>(
     context: &NativeCallContext,
     body: impl FnOnce(&mut Session) -> std::result::Result<T, String>,
 ) -> Result<T> {
-    let handle = session(context)?;
+    let handle = context
+        .tag()
+        .and_then(|tag| tag.read_lock::<SessionHandle>())
+        .ok_or("the policy API is only available while a policy is evaluated")?;
     let mut guard = handle.lock();
     body(&mut guard).map_err(Into::into)
 }
