@@ -7,7 +7,9 @@
 //! faults in memory) follow the shared suite.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use ostrom::store::memory::MemoryStore;
 use ostrom::store::sled_store::SledStore;
@@ -21,6 +23,11 @@ const APPENDS_PER_THREAD: u8 = 25;
 /// Attempts one append may take before the contention check gives up: with every other
 /// thread winning at most all its appends first, this can never be reached by a correct store.
 const APPEND_ATTEMPTS_MAX: u32 = APPENDER_THREADS as u32 * APPENDS_PER_THREAD as u32 + 1;
+/// sled 0.34 keeps its whole log in this one file, and locks it while a database is open.
+const SLED_LOG_FILE: &str = "db";
+/// How long a dropped sled database may keep its log file open on its I/O threads; they let
+/// go within milliseconds, so reaching this means a handle leaked.
+const SLED_LET_GO_WAIT: Duration = Duration::from_secs(10);
 
 fn community(n: u8) -> CommunityId {
     CommunityId([n; CommunityId::LEN])
@@ -605,6 +612,7 @@ fn sled_reopen_after_drop_keeps_everything() {
             )
             .unwrap();
     }
+    until_sled_lets_go(dir.path());
 
     // When it is opened again
     let store = SledStore::open(dir.path()).unwrap();
@@ -654,21 +662,59 @@ fn sled_a_second_open_of_an_open_store_is_refused() {
 }
 
 /// Open the sled database under a store that was dropped, to damage it as a disk or a bug
-/// might, then drop it again.
-fn damage(dir: &std::path::Path, change: impl FnOnce(&::sled::Db)) {
+/// might, then drop it again and wait until it has let go of its files.
+fn damage(dir: &Path, change: impl FnOnce(&::sled::Db)) {
     let db = ::sled::open(dir).expect("open the raw sled database");
     change(&db);
     db.flush().expect("flush the damage");
+    drop(db);
+    until_sled_lets_go(dir);
 }
 
-fn given_a_dropped_store_with_five_entries(dir: &std::path::Path) -> CommunityId {
+fn given_a_dropped_store_with_five_entries(dir: &Path) -> CommunityId {
     let store = SledStore::open(dir).unwrap();
     let id = community(7);
     store.create_community(id, "seven").unwrap();
     store
         .append(id, 0, entries(&["0", "1", "2", "3", "4"]))
         .unwrap();
+    drop(store);
+    until_sled_lets_go(dir);
     id
+}
+
+/// Wait until no descriptor of this process still refers to sled's log file in `dir`.
+///
+/// sled 0.34 shares that file, and with it the exclusive lock that refuses a second open,
+/// with tasks on its global I/O thread pool. A task that wrote a buffer wakes `flush` and
+/// only then drops its handle, so the lock can outlive `Db::flush` and the drop of the last
+/// `Db` (or `SledStore`) by a few milliseconds on a busy machine. Opening the directory in
+/// that window fails with "could not acquire lock" (regression guard: this made
+/// `sled_a_value_out_of_place_is_reported_as_corrupt_on_open` fail about once in a
+/// thousand runs under load). A handle still open after `SLED_LET_GO_WAIT` is a leak.
+fn until_sled_lets_go(dir: &Path) {
+    let log_file = dir
+        .join(SLED_LOG_FILE)
+        .canonicalize()
+        .expect("sled's log file exists");
+    let started = Instant::now();
+    loop {
+        let holders: Vec<PathBuf> = std::fs::read_dir("/proc/self/fd")
+            .expect("the descriptors of this process (Linux /proc)")
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| *target == log_file)
+            .collect();
+        if holders.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed() < SLED_LET_GO_WAIT,
+            "{} is still open {} time(s) {SLED_LET_GO_WAIT:?} after its database was dropped",
+            log_file.display(),
+            holders.len()
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn corrupt_message<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String {
@@ -769,7 +815,7 @@ fn sled_a_damaged_database_file_is_an_error_not_a_panic() {
     // Given a store whose sled log file has been overwritten with garbage
     let dir = tempfile::tempdir().unwrap();
     given_a_dropped_store_with_five_entries(dir.path());
-    let log_file = dir.path().join("db");
+    let log_file = dir.path().join(SLED_LOG_FILE);
     let length = std::fs::metadata(&log_file).unwrap().len() as usize;
     let garbage: Vec<u8> = (0..length).map(|n| (n * 7 % 256) as u8).collect();
     std::fs::write(&log_file, garbage).unwrap();
@@ -788,7 +834,7 @@ fn sled_a_deleted_database_file_is_corrupt_not_an_empty_store() {
     // Given a store whose sled log file has been deleted
     let dir = tempfile::tempdir().unwrap();
     given_a_dropped_store_with_five_entries(dir.path());
-    std::fs::remove_file(dir.path().join("db")).unwrap();
+    std::fs::remove_file(dir.path().join(SLED_LOG_FILE)).unwrap();
 
     // When it is reopened, then it is refused as corrupt rather than started afresh
     let message = corrupt_message(SledStore::open(dir.path()));
