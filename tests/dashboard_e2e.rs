@@ -4,7 +4,9 @@
 //! author types a broken policy, sees the error at its line, fixes it, backtests it and
 //! proposes it; HTML in documents, policies and parameters is shown as text, never run.
 //!
-//! Screenshots of the pages go to `target/dashboard-screenshots/` for reviewers.
+//! Screenshots of the pages go to `target/dashboard-screenshots/` for reviewers. A wait that
+//! times out says where the browser was: its URL, its last navigations, its console and the
+//! page source.
 //! Chromium and chromedriver come from Debian (`chromium`, `chromium-driver`); `.ci/run`
 //! installs them when they are missing.
 
@@ -16,6 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{found, ok, serve, token, Served};
+use fantoccini::error::CmdError;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -23,8 +27,14 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long a page or an element may take to appear.
 const WAIT: Duration = Duration::from_secs(20);
+/// How long chromedriver may take to close its browsers when a test ends.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+/// How long one look at the browser for a timeout's report may take.
+const DIAGNOSIS_WAIT: Duration = Duration::from_secs(5);
+/// The browser's most recent navigation events a timeout's report shows.
+const DIAGNOSIS_NAVIGATIONS_SHOWN: usize = 20;
 
-/// A chromedriver on a free loopback port, killed on drop.
+/// A chromedriver on a free loopback port, shut down with its browsers on drop.
 struct Driver {
     child: Child,
     url: String,
@@ -33,6 +43,13 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // A test that fails never reaches its `close`, and killing chromedriver alone
+        // leaves its Chromium running, orphaned, competing for the cores with the next
+        // runs. chromedriver's `/shutdown` quits every session's browser first.
+        let _ = reqwest::blocking::Client::new()
+            .get(format!("{}/shutdown", self.url))
+            .timeout(SHUTDOWN_WAIT)
+            .send();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -71,10 +88,17 @@ fn driver() -> Driver {
 
 async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
     let mut capabilities = serde_json::Map::new();
+    // Kept for a timeout's report: the console, and the page events (navigations) of the
+    // DevTools performance log without its far more numerous network events.
+    capabilities.insert(
+        "goog:loggingPrefs".to_owned(),
+        json!({ "browser": "ALL", "performance": "ALL" }),
+    );
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
         json!({
             "binary": CHROMIUM,
+            "perfLoggingPrefs": { "enableNetwork": false, "enablePage": true },
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
@@ -107,61 +131,174 @@ async fn screenshot(browser: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).expect("saved");
 }
 
-/// The text of the first element matching `css`, once there is one. Pages navigate and
-/// refresh themselves, so an element found may go stale before it is read: find it again.
-async fn text(browser: &Client, css: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let found = match browser
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-        {
-            Ok(found) => found,
-            Err(error) => {
-                let url = browser.current_url().await.map(|url| url.to_string());
-                let source = browser.source().await.unwrap_or_default();
-                panic!("{css}: {error} on {url:?}:\n{source}");
-            }
-        };
-        match found.text().await {
-            Ok(text) => return text,
-            Err(_) if started.elapsed() < WAIT => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(error) => panic!("{css}: {error}"),
-        }
+/// One of chromedriver's logs (`browser` for the console, `performance` for DevTools
+/// events), read and emptied; chromedriver's extension of WebDriver, as Selenium uses it.
+#[derive(Debug)]
+struct ReadLog(&'static str);
+
+impl WebDriverCompatibleCommand for ReadLog {
+    fn endpoint(
+        &self,
+        base_url: &reqwest::Url,
+        session_id: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        let session = session_id.expect("a session");
+        base_url.join(&format!("session/{session}/se/log"))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({ "type": self.0 }).to_string();
+        (axum::http::Method::POST, Some(body))
     }
 }
 
-async fn click(browser: &Client, css: &str) {
-    let started = Instant::now();
-    loop {
-        let found = browser
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|error| panic!("{css}: {error}"));
-        match found.click().await {
-            Ok(()) => return,
-            // Stale: the page refreshed itself between finding and clicking.
-            Err(_) if started.elapsed() < WAIT => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(error) => panic!("click {css}: {error}"),
-        }
+/// Where the browser is and how it got there, for a wait that timed out: its URL, the
+/// document's load state, its last navigations, its console and the page source. Each
+/// look is bounded, since a browser stuck in a navigation may not answer.
+async fn diagnosis(browser: &Client) -> String {
+    let url = look(browser.current_url()).await;
+    let ready = look(browser.execute("return document.readyState;", vec![])).await;
+    let navigations = look(browser.issue_cmd(ReadLog("performance"))).await;
+    let console = look(browser.issue_cmd(ReadLog("browser"))).await;
+    let source = look(browser.source()).await;
+    let navigations = navigations.map(|log| {
+        let events: Vec<String> = entries(&log)
+            .filter_map(|entry| serde_json::from_str(entry["message"].as_str()?).ok())
+            .filter_map(|event: serde_json::Value| navigation(&event["message"]))
+            .collect();
+        let shown = events.len().saturating_sub(DIAGNOSIS_NAVIGATIONS_SHOWN);
+        events[shown..].join("\n")
+    });
+    let console = console.map(|log| {
+        entries(&log)
+            .map(|entry| {
+                let level = entry["level"].as_str().unwrap_or("");
+                format!("{level} {}", entry["message"].as_str().unwrap_or(""))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    format!(
+        "url: {}\ndocument.readyState: {}\nlast navigations:\n{}\nconsole:\n{}\nsource:\n{}",
+        said(url),
+        said(ready),
+        said(navigations),
+        said(console),
+        said(source)
+    )
+}
+
+/// One command to the browser, given `DIAGNOSIS_WAIT` to answer.
+async fn look<T>(
+    command: impl std::future::Future<Output = Result<T, CmdError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(DIAGNOSIS_WAIT, command).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(error)) => Err(format!("<{error}>")),
+        Err(_) => Err(format!("<no answer in {DIAGNOSIS_WAIT:?}>")),
     }
 }
 
-async fn fill(browser: &Client, css: &str, value: &str) {
-    let field = browser
+fn said(answer: Result<impl std::fmt::Display, String>) -> String {
+    answer.map_or_else(|error| error, |answer| answer.to_string())
+}
+
+fn entries(log: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    log.as_array().into_iter().flatten()
+}
+
+/// A DevTools page event that is part of a navigation, as `method url (reason)`.
+fn navigation(event: &serde_json::Value) -> Option<String> {
+    let method = event["method"].as_str()?;
+    if !(method.starts_with("Page.frame") && method.contains("Navigat")) {
+        return None;
+    }
+    let params = &event["params"];
+    let url = params["url"].as_str().or(params["frame"]["url"].as_str());
+    let reason = params["reason"].as_str();
+    Some(format!(
+        "{method} {} {}",
+        url.unwrap_or(""),
+        reason.unwrap_or("")
+    ))
+}
+
+/// The first element matching `css`, once there is one; a timeout reports where the
+/// browser was.
+async fn element(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    match browser
         .wait()
         .at_most(WAIT)
         .for_element(Locator::Css(css))
         .await
-        .unwrap_or_else(|error| panic!("{css}: {error}"));
+    {
+        Ok(found) => found,
+        Err(error) => panic!("{css}: {error}\n{}", diagnosis(browser).await),
+    }
+}
+
+/// The text of the first element matching `css`, once there is one. Live pages swap their
+/// `<main>` when the log grows, so an element found may go stale before it is read: find
+/// it again.
+async fn text(browser: &Client, css: &str) -> String {
+    let started = Instant::now();
+    loop {
+        match element(browser, css).await.text().await {
+            Ok(text) => return text,
+            Err(error) if error.is_stale_element_reference() && started.elapsed() < WAIT => {}
+            Err(error) => panic!("{css}: {error}\n{}", diagnosis(browser).await),
+        }
+    }
+}
+
+/// Click the first element matching `css`, finding it again if a live page swapped it out
+/// between finding and clicking. For a click that leaves the page, use `submit`.
+async fn click(browser: &Client, css: &str) {
+    let started = Instant::now();
+    loop {
+        match element(browser, css).await.click().await {
+            Ok(()) => return,
+            Err(error) if error.is_stale_element_reference() && started.elapsed() < WAIT => {}
+            Err(error) => panic!("click {css}: {error}\n{}", diagnosis(browser).await),
+        }
+    }
+}
+
+/// Click the button or link matching `css` and wait until the browser has left the page it
+/// was on. A click returns once it is dispatched, when the navigation it starts (a form's
+/// POST, a link) may only be scheduled; a `goto` sent then races it, and the browser can
+/// end up on either page. Regression guard: a `goto` sent right after the sign-in click
+/// was overtaken by the form's POST, so the browser landed on the home page and the next
+/// wait timed out there (about one run in eight; 9 of 60 sign-ins in a loop).
+async fn submit(browser: &Client, css: &str) {
+    // A mark on this page's document, which the next page's document does not carry. (The
+    // page's root element going stale would do too, but chromedriver sometimes reports an
+    // element of a replaced document as an unknown inspector error rather than stale.)
+    browser
+        .execute("document.ostromLeaving = true;", vec![])
+        .await
+        .expect("mark the page");
+    click(browser, css).await;
+    let started = Instant::now();
+    loop {
+        let stayed = browser
+            .execute("return document.ostromLeaving === true;", vec![])
+            .await
+            .expect("look at the page");
+        if stayed == serde_json::Value::Bool(false) {
+            return;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "{css} was clicked but the page stayed\n{}",
+            diagnosis(browser).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn fill(browser: &Client, css: &str, value: &str) {
+    let field = element(browser, css).await;
     field.clear().await.expect("clear");
     field.send_keys(value).await.expect("type");
 }
@@ -179,11 +316,11 @@ async fn sign_in(browser: &Client, served: &Served, community: &str, token: &str
         .path()
         .ends_with("/signin"));
     fill(browser, "#token", token).await;
-    click(browser, "form button[type=submit]").await;
+    submit(browser, "form button[type=submit]").await;
 }
 
 async fn sign_out(browser: &Client) {
-    click(browser, ".who button").await;
+    submit(browser, ".who button").await;
     text(browser, "#token").await;
 }
 
@@ -246,7 +383,7 @@ fn members_sign_in_propose_and_vote_an_action_through_and_see_it_decided() {
             .unwrap();
         fill(&browser, "#p-name", "guidelines").await;
         fill(&browser, "#p-text", "Be kind. Assume good faith.").await;
-        click(&browser, "#propose-submit").await;
+        submit(&browser, "#propose-submit").await;
         // then she lands on the proposal, open, governed by the kit's majority vote.
         assert_eq!(text(&browser, "#proposal-status").await, "proposed");
         let url = browser.current_url().await.unwrap();
@@ -254,7 +391,7 @@ fn members_sign_in_propose_and_vote_an_action_through_and_see_it_decided() {
         assert!(text(&browser, "aside").await.contains("Majority vote"));
 
         // When alice and then bob vote yes (2 of 3 is more than half),
-        click(&browser, "#vote-yes").await;
+        submit(&browser, "#vote-yes").await;
         assert_eq!(text(&browser, "#tally-yes").await, "1 yes");
 
         // (and while alice watches, carol votes no through the API: her page updates
@@ -285,7 +422,7 @@ fn members_sign_in_propose_and_vote_an_action_through_and_see_it_decided() {
             ))
             .await
             .unwrap();
-        click(&browser, "#vote-yes").await;
+        submit(&browser, "#vote-yes").await;
 
         // then the proposal page shows it passed and executed,
         eventually(&browser, "#proposal-status", |status| status == "passed").await;
@@ -384,7 +521,7 @@ fn an_author_sees_a_syntax_error_at_its_line_fixes_it_backtests_and_proposes_the
         fill(&browser, "#p-description", "Freeze the documents").await;
 
         // and backtests it, then the one past add_document would have failed instead.
-        click(&browser, "#backtest").await;
+        submit(&browser, "#backtest").await;
         assert_eq!(text(&browser, "#backtest-different").await, "1");
         let report = text(&browser, "#backtest-report").await;
         assert!(report.contains("add_document"), "{report}");
@@ -392,7 +529,7 @@ fn an_author_sees_a_syntax_error_at_its_line_fixes_it_backtests_and_proposes_the
         screenshot(&browser, "editor").await;
 
         // When she proposes it, then an add_policy proposal carries her code.
-        click(&browser, "#propose-policy").await;
+        submit(&browser, "#propose-policy").await;
         assert_eq!(text(&browser, "#proposal-status").await, "proposed");
         let action = text(&browser, "h1").await;
         assert!(action.contains("add_policy"), "{action}");
@@ -403,7 +540,7 @@ fn an_author_sees_a_syntax_error_at_its_line_fixes_it_backtests_and_proposes_the
             .goto(&format!("http://{}/c/town/policies", served.address))
             .await
             .unwrap();
-        click(&browser, "table a[href*='/policies/']").await;
+        submit(&browser, "table a[href*='/policies/']").await;
         text(&browser, "#policy-code .hl-storage, #policy-code .hl-keyword").await;
         screenshot(&browser, "policy").await;
         browser.close().await.unwrap();
