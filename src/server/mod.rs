@@ -271,6 +271,13 @@ async fn serve(mut config: Config) -> Result<(), ServeError> {
     tracing::info!(%address, "listening");
     let app = api::router(state.clone());
     let stopping = state.stop.clone();
+    // Answers go out as soon as they are written: with Nagle's algorithm a response could
+    // wait for the client's delayed ACK of the previous one (tens of milliseconds).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |connection| {
+        if let Err(error) = connection.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(state.clone()))
         .await?;

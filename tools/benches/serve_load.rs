@@ -17,6 +17,10 @@
 //! Each client is one keep-alive HTTP/1.1 connection (hyper) with one request in flight.
 //! Both processes share this machine's cores, so the figures include the load generator's
 //! own cost.
+//!
+//! This machine is a shared VM whose speed drifts by up to a third from minute to minute, and
+//! the vote rate follows it; so the run starts and ends by timing ed25519 signing on one core
+//! (two signatures are a quarter of a vote's CPU) and prints both rates as the host's speed.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -36,6 +40,7 @@ const CLIENTS: usize = 64;
 const BURST_CLIENTS: usize = 2_000;
 const PROPOSALS: usize = 256;
 const WARM_UP: Duration = Duration::from_secs(1);
+const HOST_SPEED_SAMPLE: Duration = Duration::from_secs(1);
 
 /// The clients' bearer tokens, one member each.
 static TOKENS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
@@ -242,7 +247,23 @@ where
     total
 }
 
+/// ed25519 signatures per second on one core, timed over `HOST_SPEED_SAMPLE`.
+fn host_signatures_per_second() -> f64 {
+    use ed25519_dalek::Signer;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let started = Instant::now();
+    let mut signed = 0u64;
+    while started.elapsed() < HOST_SPEED_SAMPLE {
+        for _ in 0..100 {
+            std::hint::black_box(key.sign(std::hint::black_box(b"ostrom host speed")));
+        }
+        signed += 100;
+    }
+    signed as f64 / started.elapsed().as_secs_f64()
+}
+
 fn main() {
+    let speed_before = host_signatures_per_second();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|arg| !arg.starts_with("--"))
@@ -354,4 +375,9 @@ fn main() {
         }
         drop(server);
     });
+    println!(
+        "host speed: {:.0} ed25519 signatures/s on one core before the run, {:.0} after",
+        speed_before,
+        host_signatures_per_second()
+    );
 }
