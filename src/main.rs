@@ -15,9 +15,9 @@ fn main() {
 /// mimalloc (the global allocator, src/lib.rs) hands memory it has not used for a second
 /// back to the kernel. Under a steady stream of votes the server frees and reuses the same
 /// pages in cycles longer than that, so each cycle the kernel faults them in again and zeroes
-/// them: about 800 page faults a second and 3% of the server's CPU in `clear_page_erms`
-/// (perf, `cargo bench --bench serve_load`). Waiting ten seconds before purging keeps that
-/// memory while it is in use and still returns it once a burst is over.
+/// them: 826 page faults a second under `cargo bench --bench serve_load`, and about 3% of
+/// the server's CPU in `clear_page_erms` (perf). With a ten-second delay, 20-29 faults a
+/// second: the memory stays while it is in use and still goes back once a burst is over.
 mod allocator {
     /// How long freed memory stays with the process before mimalloc purges it.
     const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
