@@ -9,7 +9,9 @@
 //!    left by the ones before it, and apply it in memory, handing the sealed entries on in
 //!    chunks of `SEAL_CHUNK_ENTRIES`;
 //! 3. **flush**: append every sealed chunk waiting for it to the store at its expected seq
-//!    (one fsync for all of them), then answer every submitter.
+//!    (one fsync for all of them), then answer every submitter. It keeps one such group in
+//!    the store while it publishes and answers the one before, so the store's fsync and the
+//!    read models' update of the previous group overlap instead of adding up.
 //!
 //! So chunk k+1 is sealed while chunk k is being made durable: with a few dozen clients
 //! the votes no longer move through the stages in waves (the whole wave sealed, then the
@@ -682,9 +684,43 @@ fn flush_stage(
     failed: Arc<AtomicBool>,
     mut on_durable: Option<OnDurable>,
 ) {
-    while let Ok(message) = batches.recv() {
-        // Every sealed batch waiting here goes to the store in one append, under one fsync;
-        // a barrier is answered after the batches queued before it.
+    // One group is being made durable while the next gathers: the store works on group
+    // k+1 while group k is published and answered, so the two never wait for each other.
+    let mut in_flight: Option<Group> = None;
+    loop {
+        let message = if in_flight.is_some() {
+            batches.try_recv().ok()
+        } else {
+            match batches.recv() {
+                Ok(message) => Some(message),
+                Err(_) => break,
+            }
+        };
+        let next = message.map(|message| Group::gather(message, &batches, &*store, community));
+        if let Some(group) = in_flight.take() {
+            group.finish(&failed, on_durable.as_mut());
+        }
+        in_flight = next;
+    }
+}
+
+/// Sealed batches that go to the store in one append, under one fsync, and the barriers
+/// queued after them.
+struct Group {
+    ticket: Option<crate::store::AppendTicket>,
+    entries: Vec<VerifiedEntry>,
+    answers: Vec<(Reply, Result<Receipt, SubmitError>)>,
+    barriers: Vec<Sender<()>>,
+}
+
+impl Group {
+    /// `message` and every batch waiting behind it (up to a barrier), handed to the store.
+    fn gather(
+        message: Flush,
+        batches: &Receiver<Flush>,
+        store: &dyn LogStore,
+        community: CommunityId,
+    ) -> Group {
         let mut first = None;
         let mut bytes = Vec::new();
         let mut entries = Vec::new();
@@ -714,25 +750,39 @@ fn flush_stage(
                 next = batches.try_recv().ok();
             }
         }
-        let written = match first {
-            Some(first) if !bytes.is_empty() => store.append(community, first, bytes).map(|_| ()),
-            _ => Ok(()),
+        let ticket = match first {
+            Some(first) if !bytes.is_empty() => Some(store.begin_append(community, first, bytes)),
+            _ => None,
+        };
+        Group {
+            ticket,
+            entries,
+            answers,
+            barriers,
+        }
+    }
+
+    /// Wait until the group is durable, feed the read models, then answer everyone in it.
+    fn finish(self, failed: &AtomicBool, on_durable: Option<&mut OnDurable>) {
+        let written = match self.ticket {
+            Some(ticket) => ticket.wait().map(|_| ()),
+            None => Ok(()),
         };
         match written {
             Ok(()) => {
-                if let Some(on_durable) = on_durable.as_mut() {
-                    if !entries.is_empty() {
-                        on_durable(entries);
+                if let Some(on_durable) = on_durable {
+                    if !self.entries.is_empty() {
+                        on_durable(self.entries);
                     }
                 }
-                for (reply, answer) in answers {
+                for (reply, answer) in self.answers {
                     reply.send(answer);
                 }
             }
             Err(error) => {
                 failed.store(true, Ordering::Release);
                 let reason = SubmitError::Store(error.to_string());
-                for (reply, answer) in answers {
+                for (reply, answer) in self.answers {
                     let answer = match answer {
                         Ok(_) => Err(reason.clone()),
                         refused => refused,
@@ -741,7 +791,7 @@ fn flush_stage(
                 }
             }
         }
-        for done in barriers {
+        for done in self.barriers {
             let _ = done.send(());
         }
     }

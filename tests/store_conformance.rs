@@ -173,6 +173,53 @@ fn a_wrong_expected_seq_conflicts_and_changes_nothing(store: &dyn LogStore) {
     }
 }
 
+fn begun_appends_are_decided_in_the_order_they_were_begun(store: &dyn LogStore) {
+    // Given a log of three entries
+    let id = given_alpha_with_three_entries(store);
+
+    // When three appends are begun before any is waited for: two in sequence, then one
+    // that expects the seq the log had before them
+    let first = store.begin_append(id, 3, entries(&["d"]));
+    let second = store.begin_append(id, 4, entries(&["e", "f"]));
+    let stale = store.begin_append(id, 3, entries(&["x"]));
+
+    // Then the first two land in order, the stale one conflicts, and nothing else changes
+    assert_eq!(first.wait().unwrap(), 4);
+    assert_eq!(second.wait().unwrap(), 6);
+    assert!(
+        matches!(
+            stale.wait(),
+            Err(StoreError::Conflict {
+                expected: 3,
+                actual: 6
+            })
+        ),
+        "a begun append at a stale seq conflicts"
+    );
+    assert_eq!(
+        store.read_range(id, 0, u64::MAX).unwrap(),
+        entries(&["a", "b", "c", "d", "e", "f"])
+    );
+}
+
+fn a_begun_append_after_a_conflict_conflicts_too(store: &dyn LogStore) {
+    // Given a log of three entries
+    let id = given_alpha_with_three_entries(store);
+
+    // When an append at a wrong seq is begun, and then one that counts on it
+    let wrong = store.begin_append(id, 5, entries(&["x"]));
+    let after = store.begin_append(id, 6, entries(&["y"]));
+
+    // Then both conflict and the log is unchanged: a writer's next group never lands
+    // on top of one that failed
+    assert!(matches!(wrong.wait(), Err(StoreError::Conflict { .. })));
+    assert!(matches!(after.wait(), Err(StoreError::Conflict { .. })));
+    assert_eq!(
+        store.read_range(id, 0, u64::MAX).unwrap(),
+        entries(&["a", "b", "c"])
+    );
+}
+
 fn a_multi_entry_append_is_all_or_nothing(store: &dyn LogStore) {
     // Given a log of three entries
     let id = given_alpha_with_three_entries(store);
@@ -548,6 +595,8 @@ conformance!(
     an_empty_append_at_the_expected_seq_changes_nothing,
     a_wrong_expected_seq_conflicts_and_changes_nothing,
     a_multi_entry_append_is_all_or_nothing,
+    begun_appends_are_decided_in_the_order_they_were_begun,
+    a_begun_append_after_a_conflict_conflicts_too,
     read_range_is_clamped_to_the_log,
     read_from_streams_in_order_from_any_seq,
     read_from_is_lazy_and_sees_the_log_as_it_was,

@@ -66,6 +66,20 @@ pub trait LogStore: Send + Sync {
         entries: Vec<Vec<u8>>,
     ) -> Result<u64, StoreError>;
 
+    /// [`append`](Self::append) without waiting: the answer comes from the returned
+    /// [`AppendTicket`]. Appends begun one after another are decided in that order, so a
+    /// writer can hand over its next batch while the previous one is still being made
+    /// durable; if one fails, the next (expecting the seq after it) fails too. The default
+    /// appends at once and hands back a ticket that is already answered.
+    fn begin_append(
+        &self,
+        community: CommunityId,
+        expected_seq: u64,
+        entries: Vec<Vec<u8>>,
+    ) -> AppendTicket {
+        AppendTicket::answered(self.append(community, expected_seq, entries))
+    }
+
     /// The number of entries (= the seq the next entry gets).
     fn len(&self, community: CommunityId) -> Result<u64, StoreError>;
 
@@ -85,4 +99,32 @@ pub trait LogStore: Send + Sync {
 
     /// The latest snapshot, if any.
     fn load_snapshot(&self, community: CommunityId) -> Result<Option<Snapshot>, StoreError>;
+}
+
+/// An append begun by [`LogStore::begin_append`]; [`wait`](Self::wait) gives what
+/// [`LogStore::append`] would have returned.
+pub struct AppendTicket(TicketState);
+
+enum TicketState {
+    Answered(Result<u64, StoreError>),
+    Waiting(crossbeam_channel::Receiver<Result<u64, StoreError>>),
+}
+
+impl AppendTicket {
+    pub fn answered(answer: Result<u64, StoreError>) -> AppendTicket {
+        AppendTicket(TicketState::Answered(answer))
+    }
+
+    /// A ticket answered on `answer`; a store that drops the sender unanswered has closed.
+    pub fn waiting(answer: crossbeam_channel::Receiver<Result<u64, StoreError>>) -> AppendTicket {
+        AppendTicket(TicketState::Waiting(answer))
+    }
+
+    /// Block until the append is durable (the new length) or has failed.
+    pub fn wait(self) -> Result<u64, StoreError> {
+        match self.0 {
+            TicketState::Answered(answer) => answer,
+            TicketState::Waiting(answer) => answer.recv().map_err(|_| StoreError::Closed)?,
+        }
+    }
 }

@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use ostrom_schemas::CommunityId;
 
-use super::{CommunityRecord, EntryStream, LogStore, Snapshot, StoreError};
+use super::{AppendTicket, CommunityRecord, EntryStream, LogStore, Snapshot, StoreError};
 
 /// Requests the committer takes into one batch, and so under one fsync.
 pub const COMMIT_REQUESTS_MAX: usize = 1024;
@@ -212,12 +212,19 @@ impl SledStore {
     }
 
     fn submit(&self, write: Write) -> Result<u64, StoreError> {
-        let requests = self.requests.as_ref().ok_or(StoreError::Closed)?;
+        self.begin(write).wait()
+    }
+
+    /// Queue `write` for the committer, which answers it once it is durable or refused.
+    fn begin(&self, write: Write) -> AppendTicket {
+        let Some(requests) = self.requests.as_ref() else {
+            return AppendTicket::answered(Err(StoreError::Closed));
+        };
         let (reply, answer) = crossbeam_channel::bounded(1);
-        requests
-            .send(Request { write, reply })
-            .map_err(|_| StoreError::Closed)?;
-        answer.recv().map_err(|_| StoreError::Closed)?
+        match requests.send(Request { write, reply }) {
+            Ok(()) => AppendTicket::waiting(answer),
+            Err(_) => AppendTicket::answered(Err(StoreError::Closed)),
+        }
     }
 
     fn log(&self, community: CommunityId) -> Result<Arc<Log>, StoreError> {
@@ -307,6 +314,19 @@ impl LogStore for SledStore {
         entries: Vec<Vec<u8>>,
     ) -> Result<u64, StoreError> {
         self.submit(Write::Append {
+            community,
+            expected_seq,
+            entries,
+        })
+    }
+
+    fn begin_append(
+        &self,
+        community: CommunityId,
+        expected_seq: u64,
+        entries: Vec<Vec<u8>>,
+    ) -> AppendTicket {
+        self.begin(Write::Append {
             community,
             expected_seq,
             entries,
