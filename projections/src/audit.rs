@@ -9,6 +9,10 @@
 //!
 //! Queries scan forward from a cursor (`after`) and stop at `limit` matches or
 //! `AUDIT_SCAN_ROWS_MAX` rows, so one request's cost is bounded however rare the filter.
+//!
+//! Rows are kept in chunks of `AUDIT_CHUNK_ROWS`: a trail of millions of rows grows without
+//! ever moving the rows it holds, where one vector would copy itself whole (and have the
+//! kernel clear twice its size) each time it doubled, on the thread that answers writers.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +25,9 @@ use serde::Serialize;
 pub const AUDIT_SCAN_ROWS_MAX: usize = 200_000;
 /// Rows one page returns at most.
 pub const AUDIT_PAGE_ROWS_MAX: usize = 1_000;
+/// Rows per chunk of the trail; the first chunk grows like a vector up to this size, so a
+/// small community's trail stays small.
+pub const AUDIT_CHUNK_ROWS: usize = 4_096;
 
 /// One entry, as the audit trail shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -103,8 +110,62 @@ struct ActionFacts {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditTrail {
-    rows: Vec<AuditRow>,
+    rows: Rows,
     actions: BTreeMap<ActionId, ActionFacts>,
+}
+
+/// The rows in log order, in chunks of at most `AUDIT_CHUNK_ROWS`; every chunk but the
+/// last is full.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Rows {
+    chunks: Vec<Vec<AuditRow>>,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.chunks.last().map_or(0, |last| {
+            (self.chunks.len() - 1) * AUDIT_CHUNK_ROWS + last.len()
+        })
+    }
+
+    fn get(&self, index: usize) -> Option<&AuditRow> {
+        self.chunks
+            .get(index / AUDIT_CHUNK_ROWS)?
+            .get(index % AUDIT_CHUNK_ROWS)
+    }
+
+    fn push(&mut self, row: AuditRow) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < AUDIT_CHUNK_ROWS => last.push(row),
+            _ => {
+                // Past the first chunk the trail is long, and a chunk is allocated once.
+                let mut chunk = Vec::with_capacity(if self.chunks.is_empty() {
+                    0
+                } else {
+                    AUDIT_CHUNK_ROWS
+                });
+                chunk.push(row);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    /// The rows from index `start` on.
+    fn from(&self, start: usize) -> impl Iterator<Item = &AuditRow> {
+        let (chunk, offset) = (start / AUDIT_CHUNK_ROWS, start % AUDIT_CHUNK_ROWS);
+        self.chunks
+            .iter()
+            .skip(chunk)
+            .enumerate()
+            .flat_map(move |(index, rows)| {
+                let skip = if index == 0 {
+                    offset.min(rows.len())
+                } else {
+                    0
+                };
+                rows[skip..].iter()
+            })
+    }
 }
 
 impl AuditTrail {
@@ -113,7 +174,7 @@ impl AuditTrail {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows.len() == 0
     }
 
     pub fn row(&self, seq: u64) -> Option<&AuditRow> {
@@ -324,7 +385,7 @@ impl AuditTrail {
             .min(self.rows.len());
         let mut rows = Vec::new();
         let mut last = None;
-        for row in self.rows[start..].iter().take(AUDIT_SCAN_ROWS_MAX) {
+        for row in self.rows.from(start).take(AUDIT_SCAN_ROWS_MAX) {
             last = Some(row.seq);
             if filter.keeps(row) {
                 rows.push(row);
@@ -337,6 +398,62 @@ impl AuditTrail {
         AuditPage {
             rows,
             next_after: if at_end { None } else { last },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(seq: u64) -> AuditRow {
+        AuditRow {
+            seq,
+            at_ms: seq,
+            hash: Hash::ZERO,
+            kind: "VoteCast",
+            signer: PublicKey::ZERO,
+            on_behalf: false,
+            member: None,
+            action: None,
+            action_type: None,
+            policy: None,
+            outcome: None,
+            notable: false,
+            summary: String::new(),
+        }
+    }
+
+    #[test]
+    fn rows_across_chunk_boundaries_keep_their_order() {
+        // Given rows filling two chunks and five rows of a third
+        let total = 2 * AUDIT_CHUNK_ROWS + 5;
+        let mut rows = Rows::default();
+        for seq in 0..total as u64 {
+            rows.push(row(seq));
+        }
+
+        // Then every row is where its seq says, and nothing is past the end
+        assert_eq!(rows.len(), total);
+        assert_eq!(rows.chunks.len(), 3);
+        for index in [0, AUDIT_CHUNK_ROWS - 1, AUDIT_CHUNK_ROWS, total - 1] {
+            assert_eq!(rows.get(index).map(|row| row.seq), Some(index as u64));
+        }
+        assert!(rows.get(total).is_none());
+
+        // And reading from any start gives the rows from there to the end, in order
+        for start in [
+            0,
+            1,
+            AUDIT_CHUNK_ROWS - 1,
+            AUDIT_CHUNK_ROWS,
+            total - 1,
+            total,
+            total + 9,
+        ] {
+            let seqs: Vec<u64> = rows.from(start).map(|row| row.seq).collect();
+            let expected: Vec<u64> = (start.min(total) as u64..total as u64).collect();
+            assert_eq!(seqs, expected, "from {start}");
         }
     }
 }
