@@ -56,6 +56,27 @@ pub struct AuditRow {
     pub summary: String,
 }
 
+impl AuditRow {
+    /// A row with only what every entry has; `observe` fills in the rest from the body.
+    fn bare(seq: u64, at_ms: u64, hash: Hash, kind: &'static str, signer: PublicKey) -> AuditRow {
+        AuditRow {
+            seq,
+            at_ms,
+            hash,
+            kind,
+            signer,
+            on_behalf: false,
+            member: None,
+            action: None,
+            action_type: None,
+            policy: None,
+            outcome: None,
+            notable: false,
+            summary: String::new(),
+        }
+    }
+}
+
 /// What a query keeps; `None` keeps everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -188,21 +209,13 @@ impl AuditTrail {
             self.len(),
             "the audit trail observes every entry in order"
         );
-        let mut row = AuditRow {
-            seq: entry.seq,
-            at_ms: entry.at_ms,
+        let mut row = AuditRow::bare(
+            entry.seq,
+            entry.at_ms,
             hash,
-            kind: entry.body.name(),
-            signer: entry.sequencer,
-            on_behalf: false,
-            member: None,
-            action: None,
-            action_type: None,
-            policy: None,
-            outcome: None,
-            notable: false,
-            summary: String::new(),
-        };
+            entry.body.name(),
+            entry.sequencer,
+        );
         match &entry.body {
             Body::Statement(signed) => {
                 row.signer = signed.author;
@@ -407,21 +420,7 @@ mod tests {
     use super::*;
 
     fn row(seq: u64) -> AuditRow {
-        AuditRow {
-            seq,
-            at_ms: seq,
-            hash: Hash::ZERO,
-            kind: "VoteCast",
-            signer: PublicKey::ZERO,
-            on_behalf: false,
-            member: None,
-            action: None,
-            action_type: None,
-            policy: None,
-            outcome: None,
-            notable: false,
-            summary: String::new(),
-        }
+        AuditRow::bare(seq, seq, Hash::ZERO, "VoteCast", PublicKey::ZERO)
     }
 
     #[test]
