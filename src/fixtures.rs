@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ostrom_schemas::entry::sign_statement;
 use ostrom_schemas::statement::{MemberSpec, Statement};
-use ostrom_schemas::{CommunityId, Signed, SigningKey, StatementBody};
+use ostrom_schemas::{ActionId, ActionSpec, CommunityId, Signed, SigningKey, StatementBody};
 
 use crate::keys;
 use crate::kits;
@@ -38,6 +38,26 @@ impl Founded {
             },
             key,
         )
+    }
+
+    /// Propose `action` as `member` on `ledger` (this community's), sealed at `at_ms` with
+    /// the member's next counter; the new action's id.
+    pub fn propose(
+        &self,
+        ledger: &mut Ledger,
+        member: &str,
+        action: ActionSpec,
+        at_ms: u64,
+    ) -> Result<ActionId, LedgerError> {
+        let signed = ledger.sign(
+            member,
+            &self.members[member],
+            StatementBody::ActionProposed {
+                action,
+                not_before_ms: None,
+            },
+        );
+        Ok(ActionId(ledger.submit(signed, at_ms)?.entry().seq))
     }
 }
 

@@ -17,7 +17,7 @@ use ostrom::ledger::NoReactor;
 use ostrom::store::sled_store::SledStore;
 use ostrom::store::LogStore;
 use ostrom::writer::Writer;
-use ostrom_schemas::{ActionId, ActionSpec, Params, StatementBody, Value, VoteValue};
+use ostrom_schemas::{ActionSpec, Params, StatementBody, Value, VoteValue};
 
 const CHILD_DIR_ENV: &str = "OSTROM_LEDGER_CRASH_CHILD_DIR";
 const CHILD_TEST_NAME: &str = "crash_child_votes_until_killed";
@@ -45,15 +45,9 @@ fn crash_child_votes_until_killed() {
         fixtures::found(store, "crash", "democracy", &names, 11, 1_000).expect("founded");
     let params = Params::from([("text".to_owned(), Value::from("hello"))]);
     let action = ActionSpec::parse("slack.post_message", &params, &|_| None).expect("valid");
-    let signed = ledger.sign(
-        &names[0],
-        &founded.members[&names[0]],
-        StatementBody::ActionProposed {
-            action,
-            not_before_ms: None,
-        },
-    );
-    let proposal = ActionId(ledger.submit(signed, 2_000).expect("proposed").entry().seq);
+    let proposal = founded
+        .propose(&mut ledger, &names[0], action, 2_000)
+        .expect("proposed");
     println!("ack {} {}", proposal.0, ledger.state().position.head);
     let (writer, _threads) = Writer::spawn(ledger, Box::new(NoReactor), ostrom::clock::now_ms);
     let started = Instant::now();

@@ -11,7 +11,7 @@ use ostrom::ledger::{Ledger, NoReactor};
 use ostrom::store::memory::MemoryStore;
 use ostrom::store::LogStore;
 use ostrom::writer::{Pending, Receipt, SubmitError, Writer};
-use ostrom_schemas::{ActionId, ActionSpec, Params, StatementBody, Value, VoteValue};
+use ostrom_schemas::{ActionSpec, Params, StatementBody, Value, VoteValue};
 
 const MEMBERS: usize = 48;
 
@@ -25,15 +25,9 @@ fn a_failed_write_loses_only_unacknowledged_votes_and_the_writer_carries_on() {
         fixtures::found(store.clone(), "failing", "democracy", &names, 11, 1_000).expect("founded");
     let params = Params::from([("text".to_owned(), Value::from("hello"))]);
     let action = ActionSpec::parse("slack.post_message", &params, &|_| None).expect("valid");
-    let signed = ledger.sign(
-        &names[0],
-        &founded.members[&names[0]],
-        StatementBody::ActionProposed {
-            action,
-            not_before_ms: None,
-        },
-    );
-    let proposal = ActionId(ledger.submit(signed, 2_000).expect("proposed").entry().seq);
+    let proposal = founded
+        .propose(&mut ledger, &names[0], action, 2_000)
+        .expect("proposed");
     let community = ledger.community();
     let (writer, threads) = Writer::spawn(ledger, Box::new(NoReactor), ostrom::clock::now_ms);
     store.fail_next_appends(1);

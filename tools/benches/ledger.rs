@@ -145,21 +145,11 @@ fn main() {
             ("text".to_owned(), Value::from(format!("proposal {index}"))),
         ]);
         let action = ActionSpec::parse("slack.post_message", &params, &|_| None).expect("valid");
-        let signed = ledger.sign(
-            &names[0],
-            &founded.members[&names[0]],
-            StatementBody::ActionProposed {
-                action,
-                not_before_ms: None,
-            },
+        proposals.push(
+            founded
+                .propose(&mut ledger, &names[0], action, 1_700_000_000_001)
+                .expect("proposed"),
         );
-        proposals.push(ActionId(
-            ledger
-                .submit(signed, 1_700_000_000_001)
-                .expect("proposed")
-                .entry()
-                .seq,
-        ));
     }
     let mut counters = vec![0u64; MEMBERS];
     counters[0] = PROPOSALS;
