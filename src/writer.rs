@@ -684,8 +684,8 @@ fn flush_stage(
     failed: Arc<AtomicBool>,
     mut on_durable: Option<OnDurable>,
 ) {
-    // One group is being made durable while the next gathers: the store works on group
-    // k+1 while group k is published and answered, so the two never wait for each other.
+    // Group k+1 goes to the store before group k is published and answered, so the store
+    // makes k+1 durable while this thread feeds the read models with k.
     let mut in_flight: Option<Group> = None;
     loop {
         let message = if in_flight.is_some() {
