@@ -21,6 +21,8 @@
 //! This machine is a shared VM whose speed drifts by up to a third from minute to minute, and
 //! the vote rate follows it; so the run starts and ends by timing ed25519 signing on one core
 //! (two signatures are a quarter of a vote's CPU) and prints both rates as the host's speed.
+//! It catches a slow core, not every slowdown: on 2026-12-01 it read about 60k signatures/s
+//! both around an 8.0k and a 12.4k votes/s run of one binary (tools/BENCHMARKS.md).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
