@@ -182,13 +182,17 @@ pub fn verify_and_apply_inspecting(
 /// What reacts to entries as they are sealed, within the same batch: the policy engine.
 pub trait Reactor {
     /// Refuse a statement before it is sealed (e.g. a policy source that does not compile).
-    fn precheck(&mut self, _state: &GovernanceState, _statement: &Signed) -> Result<(), Refusal> {
+    fn precheck(
+        &mut self,
+        _state: &GovernanceState,
+        _statement: &Statement,
+    ) -> Result<(), Refusal> {
         Ok(())
     }
     /// Seal whatever follows from an entry just sealed and applied.
     fn after(&mut self, _batch: &mut Batch<'_>, _entry: &VerifiedEntry) {}
     /// A statement was refused; the audit trail may want to know.
-    fn refused(&mut self, _batch: &mut Batch<'_>, _statement: &Signed, _refusal: &Refusal) {}
+    fn refused(&mut self, _batch: &mut Batch<'_>, _statement: &Statement, _refusal: &Refusal) {}
     /// Time has passed: act on what is due by `batch.at_ms()`.
     fn tick(&mut self, _batch: &mut Batch<'_>) {}
     /// The next instant (sequencer ms) at which `tick` has something to do, if any.
@@ -216,16 +220,17 @@ pub struct Batch<'a> {
 /// entry but votes, withdrawals and evaluations (an evaluation only requests an execution;
 /// the execution is its own entry).
 pub fn may_change_directory(entry: &Entry) -> bool {
-    !matches!(
-        &entry.body,
-        ostrom_schemas::Body::Statement(Signed {
-            statement: Statement {
-                body: StatementBody::VoteCast { .. } | StatementBody::VoteWithdrawn { .. },
-                ..
-            },
-            ..
-        }) | ostrom_schemas::Body::Record(Record::Evaluated(_))
-    )
+    let vote = |statement: &Statement| {
+        matches!(
+            statement.body,
+            StatementBody::VoteCast { .. } | StatementBody::VoteWithdrawn { .. }
+        )
+    };
+    !match &entry.body {
+        ostrom_schemas::Body::Statement(signed) => vote(&signed.statement),
+        ostrom_schemas::Body::Vouched(statement) => vote(statement),
+        ostrom_schemas::Body::Record(record) => matches!(record, Record::Evaluated(_)),
+    }
 }
 
 impl Batch<'_> {
@@ -408,6 +413,36 @@ impl Ledger {
         sign_statement(statement, key)
     }
 
+    /// A statement for `member` that the sequencer vouches for (whoever calls this has
+    /// authenticated the member another way), with the sequencer key's next counter. It is
+    /// sealed as a `Body::Vouched` entry, asserted by the entry signature alone.
+    pub fn vouch(
+        &self,
+        member: &str,
+        body: StatementBody,
+    ) -> Result<CheckedStatement, LedgerError> {
+        let key = self.sequencer.as_ref().ok_or(LedgerError::ReadOnly)?;
+        Ok(CheckedStatement::vouched(Statement {
+            community: self.community,
+            counter: self.next_counter(&crate::keys::public(key)),
+            member: member.to_owned(),
+            evidence: None,
+            body,
+        }))
+    }
+
+    /// Append a statement the sequencer vouches for ([`vouch`](Self::vouch)). Nothing is
+    /// appended if it is refused.
+    pub fn submit_vouched(
+        &mut self,
+        member: &str,
+        body: StatementBody,
+        at_ms: u64,
+    ) -> Result<VerifiedEntry, LedgerError> {
+        let checked = self.vouch(member, body)?;
+        self.append(Sealable::Statement(checked), at_ms)
+    }
+
     /// Append a statement someone signed. Nothing is appended if it is refused.
     pub fn submit(&mut self, signed: Signed, at_ms: u64) -> Result<VerifiedEntry, LedgerError> {
         let checked = verify::check_statement(signed).map_err(LedgerError::Refused)?;
@@ -461,14 +496,14 @@ impl Ledger {
         let mut results = Vec::with_capacity(items.len());
         for item in items {
             if let Sealable::Statement(statement) = &item {
-                if let Err(refusal) = reactor.precheck(batch.state(), statement.signed()) {
-                    reactor.refused(&mut batch, statement.signed(), &refusal);
+                if let Err(refusal) = reactor.precheck(batch.state(), statement.statement()) {
+                    reactor.refused(&mut batch, statement.statement(), &refusal);
                     results.push(Err(refusal));
                     continue;
                 }
             }
-            let signed = match &item {
-                Sealable::Statement(statement) => Some(statement.signed().clone()),
+            let statement = match &item {
+                Sealable::Statement(statement) => Some(statement.statement().clone()),
                 Sealable::Record(_) => None,
             };
             match batch.seal(item) {
@@ -477,8 +512,8 @@ impl Ledger {
                     results.push(Ok(verified));
                 }
                 Err(refusal) => {
-                    if let Some(signed) = &signed {
-                        reactor.refused(&mut batch, signed, &refusal);
+                    if let Some(statement) = &statement {
+                        reactor.refused(&mut batch, statement, &refusal);
                     }
                     results.push(Err(refusal));
                 }

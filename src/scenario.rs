@@ -25,8 +25,10 @@ use ostrom_schemas::entry::{community_id, sign_statement};
 use ostrom_schemas::statement::{
     Cosignature, Founding, MemberSpec, Recovery, RecoveryMessage, RecoveryPlan, Statement,
 };
-use ostrom_schemas::verify::{check_statement, recovery_digest, Refusal, Sealable};
-use ostrom_schemas::{ActionId, Params, Signed, SigningKey, StatementBody, Value, VoteValue};
+use ostrom_schemas::verify::{
+    check_statement, recovery_digest, CheckedStatement, Refusal, Sealable,
+};
+use ostrom_schemas::{ActionId, Params, SigningKey, StatementBody, Value, VoteValue};
 use serde::Deserialize;
 
 use crate::engine::{Engine, HttpSource, Platforms};
@@ -291,7 +293,6 @@ struct Run {
     ledger: Ledger,
     engine: Engine,
     keys: BTreeMap<String, SigningKey>,
-    sequencer: SigningKey,
     labels: BTreeMap<String, ActionId>,
     refusals: BTreeMap<String, Refusal>,
     expected_refusals: BTreeSet<String>,
@@ -466,7 +467,7 @@ impl Run {
         let ledger = Ledger::found(
             Arc::new(MemoryStore::new()),
             signed,
-            sequencer.clone(),
+            sequencer,
             SCENARIO_EPOCH_MS,
         )
         .map_err(|error| format!("setup: {error}"))?;
@@ -507,7 +508,6 @@ impl Run {
             ledger,
             engine,
             keys,
-            sequencer,
             labels: BTreeMap::new(),
             refusals: BTreeMap::new(),
             expected_refusals,
@@ -679,21 +679,31 @@ impl Run {
             .ok_or_else(|| format!("{by:?}: the list {key:?} has no member at {index}"))
     }
 
-    /// Sign as `member`: with their own key when they hold one (founding members); a
-    /// member without a key (added later by `add_member`) speaks through the server, which
-    /// signs with the sequencer key as it does for members signed in by token; someone who
-    /// is not a member signs with a key of their own, which the verifier refuses.
-    fn sign(&self, member: &str, body: StatementBody) -> Result<Signed, String> {
+    /// A statement by `member`: signed with their own key when they hold one (founding
+    /// members); a member without a key (added later by `add_member`) speaks through the
+    /// server, which vouches for them as it does for members signed in by token; someone
+    /// who is not a member signs with a key of their own, which the verifier refuses.
+    fn statement(
+        &self,
+        member: &str,
+        body: StatementBody,
+    ) -> Result<Result<CheckedStatement, Refusal>, String> {
         let state = self.state();
         let key = match (self.keys.get(member), state.members.get(member)) {
             (Some(key), _) => key.clone(),
-            (None, Some(found)) if found.key.is_none() => self.sequencer.clone(),
+            (None, Some(found)) if found.key.is_none() => {
+                return self
+                    .ledger
+                    .vouch(member, body)
+                    .map(Ok)
+                    .map_err(|error| error.to_string());
+            }
             _ => SigningKey::from_bytes(
                 &ostrom_schemas::Hash::tagged("ostrom/scenario-outsider/v1", &[member.as_bytes()])
                     .0,
             ),
         };
-        Ok(self.ledger.sign(member, &key, body))
+        Ok(check_statement(self.ledger.sign(member, &key, body)))
     }
 
     fn submit(
@@ -702,8 +712,7 @@ impl Run {
         body: StatementBody,
         label: Option<&str>,
     ) -> Result<(), String> {
-        let signed = self.sign(member, body)?;
-        let verdict = match check_statement(signed) {
+        let verdict = match self.statement(member, body)? {
             Ok(checked) => self
                 .append(vec![Sealable::Statement(checked)])?
                 .pop()
@@ -751,14 +760,15 @@ impl Run {
                 return Ok(());
             }
         };
-        let signed = self.sign(
-            &step.by,
-            StatementBody::ActionProposed {
-                action,
-                not_before_ms,
-            },
-        )?;
-        let checked = check_statement(signed).map_err(|refusal| refusal.reason)?;
+        let checked = self
+            .statement(
+                &step.by,
+                StatementBody::ActionProposed {
+                    action,
+                    not_before_ms,
+                },
+            )?
+            .map_err(|refusal| refusal.reason)?;
         match self
             .append(vec![Sealable::Statement(checked)])?
             .pop()

@@ -4,7 +4,7 @@
 //! durable (or refused). Three stages overlap, each a thread, joined by bounded queues:
 //!
 //! 1. **check**: drain up to `WRITER_BATCH_MAX` submissions and check their signatures in
-//!    parallel batches (stateless, so it runs ahead of the log);
+//!    one batch (stateless, so it runs ahead of the log);
 //! 2. **seal**: the only owner of the [`Ledger`]: seal each statement against the state
 //!    left by the ones before it, and apply it in memory, handing the sealed entries on in
 //!    chunks of `SEAL_CHUNK_ENTRIES`;
@@ -20,10 +20,11 @@
 //! batch before anybody who submitted to it is answered, so an acknowledged write is always
 //! visible to the writer's next read.
 //!
-//! Besides statements signed elsewhere, the writer takes statements it signs itself on a
-//! member's behalf (the server authenticated the member by a bearer token): their counters
-//! are assigned in queue order by the check stage, the only place that could keep them
-//! strictly increasing in the order they are sealed. A tick asks for a batch even when
+//! Besides statements signed elsewhere, the writer takes statements it vouches for on a
+//! member's behalf (the server authenticated the member by a bearer token): they are sealed
+//! as `Body::Vouched` entries, asserted by the entry signature alone, so a token vote costs
+//! one signature, not two. Their counters are assigned in queue order by the check stage,
+//! the only place that could keep them strictly increasing in the order they are sealed. A tick asks for a batch even when
 //! nothing was submitted, so timers and sweeps run on an idle community. If a write fails, every batch sealed on top of it
 //! fails too (the store refuses them at the wrong seq), and the seal stage rebuilds its
 //! state from the store before it seals again: nothing that was not durable survives.
@@ -34,9 +35,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use ostrom_schemas::statement::{Evidence, Statement};
-use ostrom_schemas::verify::{self, CheckedStatement, Refusal, Sealable};
-use ostrom_schemas::{CommunityId, Hash, Signed, SigningKey, StatementBody, VerifiedEntry};
-use rayon::prelude::*;
+use ostrom_schemas::verify::{CheckedStatement, Refusal, Sealable};
+use ostrom_schemas::{CommunityId, Hash, Signed, StatementBody, VerifiedEntry};
 
 use crate::ledger::{Ledger, Reactor};
 use crate::store::LogStore;
@@ -47,8 +47,6 @@ pub const WRITER_BATCH_MAX: usize = 4096;
 pub const WRITER_QUEUE_MAX: usize = 2 * WRITER_BATCH_MAX;
 /// Batches in flight between two stages.
 pub const WRITER_STAGE_DEPTH: usize = 2;
-/// On-behalf statements are signed on the pool's threads from this many in a batch on.
-pub const SIGN_IN_PARALLEL_MIN: usize = 64;
 /// The seal stage hands its work to the flush stage in chunks of this many statements.
 pub const SEAL_CHUNK_ENTRIES: usize = 16;
 /// Sealed chunks waiting for the flush stage at most (a full batch's worth).
@@ -246,10 +244,9 @@ impl Writer {
         let failed = Arc::new(AtomicBool::new(false));
         let store = ledger.store().clone();
         let community = ledger.community();
-        let signer = ledger.sequencer().cloned().map(|key| OnBehalfSigner {
+        let voucher = ledger.sequencer().map(|key| Voucher {
             community,
-            counter: ledger.next_counter(&crate::keys::public(&key)),
-            key,
+            counter: ledger.next_counter(&crate::keys::public(key)),
         });
         let WriterOptions {
             clock,
@@ -258,7 +255,7 @@ impl Writer {
         } = options;
         let spawn = |name: &str| std::thread::Builder::new().name(name.to_owned());
         let check = spawn("ostrom-check")
-            .spawn(move || check_stage(submissions, checked_out, signer))
+            .spawn(move || check_stage(submissions, checked_out, voucher))
             .expect("thread starts");
         let seal = {
             let failed = failed.clone();
@@ -376,11 +373,12 @@ impl Writer {
     }
 }
 
-/// The check stage's signer of on-behalf statements.
-struct OnBehalfSigner {
+/// How the check stage vouches for members the server authenticated itself: the sealed
+/// entry (`Body::Vouched`) asserts their statement, whose counter counts among the
+/// sequencer key's.
+struct Voucher {
     community: CommunityId,
-    key: SigningKey,
-    /// The counter the next on-behalf statement gets.
+    /// The counter the next vouched statement gets.
     counter: u64,
 }
 
@@ -406,17 +404,16 @@ impl Pending {
 
 /// A statement on its way through the check stage, in queue order.
 enum Incoming {
+    /// Signed elsewhere: its signature is checked in the stage's batch.
     Signed(Signed),
-    OnBehalf(Statement),
-    Unsigned(Refusal),
-    /// A signed statement moved out for batch verification; its verdict comes from there.
-    Verifying,
+    /// Vouched for, or refused, already.
+    Decided(Result<CheckedStatement, Refusal>),
 }
 
 fn check_stage(
     submissions: Receiver<Submission>,
     checked: Sender<Checked>,
-    mut signer: Option<OnBehalfSigner>,
+    mut voucher: Option<Voucher>,
 ) {
     while let Ok(first) = submissions.recv() {
         let mut batch = vec![first];
@@ -442,28 +439,28 @@ fn check_stage(
                     reply,
                 } => {
                     // Counters are handed out here, in queue order, which is seal order.
-                    incoming.push(match signer.as_mut() {
-                        Some(signer) => {
-                            signer.counter += 1;
-                            Incoming::OnBehalf(Statement {
-                                community: signer.community,
-                                counter: signer.counter - 1,
+                    incoming.push(Incoming::Decided(match voucher.as_mut() {
+                        Some(voucher) => {
+                            voucher.counter += 1;
+                            Ok(CheckedStatement::vouched(Statement {
+                                community: voucher.community,
+                                counter: voucher.counter - 1,
                                 member,
                                 evidence,
                                 body,
-                            })
+                            }))
                         }
-                        None => Incoming::Unsigned(Refusal::new(
+                        None => Err(Refusal::new(
                             "read_only",
                             "this node holds no sequencer key for the community",
                         )),
-                    });
+                    }));
                     replies.push(reply);
                 }
                 Submission::Tick { reply } => ticks.push(reply),
             }
         }
-        let verdicts = check_incoming(incoming, signer.as_ref());
+        let verdicts = check_incoming(incoming);
         if checked
             .send(Checked {
                 items: verdicts.into_iter().zip(replies).collect(),
@@ -480,21 +477,17 @@ fn check_stage(
     }
 }
 
-/// Verify outside signatures (batched) and sign on-behalf statements (in parallel), keeping
-/// queue order.
-fn check_incoming(
-    incoming: Vec<Incoming>,
-    signer: Option<&OnBehalfSigner>,
-) -> Vec<Result<CheckedStatement, Refusal>> {
+/// Verify outside signatures (in one batch), keeping queue order.
+fn check_incoming(incoming: Vec<Incoming>) -> Vec<Result<CheckedStatement, Refusal>> {
     let mut outside = Vec::new();
-    let incoming: Vec<Incoming> = incoming
+    let decided: Vec<Option<Result<CheckedStatement, Refusal>>> = incoming
         .into_iter()
         .map(|item| match item {
             Incoming::Signed(signed) => {
                 outside.push(signed);
-                Incoming::Verifying
+                None
             }
-            other => other,
+            Incoming::Decided(verdict) => Some(verdict),
         })
         .collect();
     let mut outside = if outside.is_empty() {
@@ -503,22 +496,7 @@ fn check_incoming(
         Ledger::check_statements(outside)
     }
     .into_iter();
-    let sign = |item: Incoming| match item {
-        Incoming::Signed(_) | Incoming::Verifying => None,
-        Incoming::OnBehalf(statement) => {
-            let signer = signer.expect("on-behalf statements only exist with a signer");
-            Some(Ok(verify::sign_checked(statement, &signer.key)))
-        }
-        Incoming::Unsigned(refusal) => Some(Err(refusal)),
-    };
-    // Waking the pool costs more than it saves on the small batches light load brings.
-    let signed_here: Vec<Option<Result<CheckedStatement, Refusal>>> =
-        if incoming.len() < SIGN_IN_PARALLEL_MIN {
-            incoming.into_iter().map(sign).collect()
-        } else {
-            incoming.into_par_iter().map(sign).collect()
-        };
-    signed_here
+    decided
         .into_iter()
         .map(|verdict| {
             verdict.unwrap_or_else(|| outside.next().expect("one verdict per outside statement"))

@@ -10,6 +10,7 @@ use ostrom::store::memory::MemoryStore;
 use ostrom_projections::state::Execution;
 use ostrom_projections::Status;
 use ostrom_schemas::record::{Effects, Evaluation, Outcome, Phase, Record};
+use ostrom_schemas::verify::{CheckedStatement, Sealable};
 use ostrom_schemas::{ActionId, ActionSpec, Params, StatementBody, Value, VoteValue};
 
 struct Given {
@@ -376,4 +377,86 @@ fn members_without_propose_permission_are_refused() {
     // Then it is refused for lack of permission; a document is still fine
     assert_eq!(refused.expect_err("refused").code(), "not_permitted");
     given.propose("bob", "add_document", &[("name", "x"), ("text", "y")]);
+}
+
+#[test]
+fn statements_the_server_vouches_for_follow_the_rules_of_the_sequencer_key() {
+    // Given an open proposal
+    let mut given = given("testing");
+    let open = given.propose("alice", "add_document", &[("name", "c"), ("text", "d")]);
+    let sequencer = ostrom::keys::public(&given.founded.sequencer);
+    let vote = |value| StatementBody::VoteCast {
+        action: open,
+        value,
+    };
+
+    // When the server vouches for bob's vote (bob signed in with a bearer token)
+    let at = given.tick();
+    let vouched = given
+        .ledger
+        .submit_vouched("bob", vote(VoteValue::Yes), at)
+        .expect("accepted");
+
+    // Then the entry carries the bare statement, asserted by the entry signature alone,
+    let statement = vouched.entry().statement().expect("a statement");
+    assert!(matches!(
+        vouched.entry().body,
+        ostrom_schemas::Body::Vouched(_)
+    ));
+    assert!(statement.vouched);
+    assert_eq!(*statement.author, sequencer);
+    // the vote counts and the counter counts among the sequencer key's,
+    let state = given.ledger.state();
+    assert_eq!(
+        state.actions[&open].votes["bob"].value,
+        VoteValue::Yes,
+        "the vouched vote counts"
+    );
+    assert_eq!(state.counters[&sequencer], statement.statement.counter);
+    let after_vote = state.clone();
+
+    // and a vouched statement that reuses that counter, speaks for a stranger or for
+    // another community is refused like a signed one, changing nothing.
+    let replayed = ostrom_schemas::verify::CheckedStatement::vouched(statement.statement.clone());
+    let stranger = given
+        .ledger
+        .vouch("mallory", vote(VoteValue::No))
+        .expect("a sequencer")
+        .statement()
+        .clone();
+    let mut elsewhere = given
+        .ledger
+        .vouch("carol", vote(VoteValue::No))
+        .expect("a sequencer")
+        .statement()
+        .clone();
+    elsewhere.community = ostrom_schemas::CommunityId::ZERO;
+    let verdicts = given
+        .ledger
+        .append_batch(
+            vec![
+                Sealable::Statement(replayed),
+                Sealable::Statement(CheckedStatement::vouched(stranger)),
+                Sealable::Statement(CheckedStatement::vouched(elsewhere)),
+            ],
+            at + 1,
+        )
+        .expect("the batch is sealed");
+    let codes: Vec<&str> = verdicts
+        .iter()
+        .map(|verdict| verdict.as_ref().expect_err("refused").code)
+        .collect();
+    assert_eq!(codes, ["replayed", "unknown_member", "wrong_community"]);
+    assert_eq!(given.ledger.state(), &after_vote);
+
+    // A replay of the stored log from genesis verifies the vouched entry and reaches the
+    // same state.
+    let raw = given
+        .ledger
+        .store()
+        .read_range(given.founded.community, 0, u64::MAX)
+        .expect("readable");
+    let mut replayed_state = ostrom_projections::GovernanceState::default();
+    ostrom::ledger::verify_and_apply(&mut replayed_state, &raw, |_| {}).expect("verifies");
+    assert_eq!(replayed_state.state_hash(), after_vote.state_hash());
 }

@@ -173,6 +173,18 @@ fn a_proposal_lives_its_whole_life_over_http_under_the_democracy_kit() {
         .map(|item| item["hash"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(hashes, json_hashes);
+    // A token's vote is a statement the server vouches for: no signature of its own, the
+    // entry signature asserts it.
+    let bob_votes: Vec<&serde_json::Value> = json_entries
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| &item["entry"]["body"])
+        .filter(|body| body["vouched"]["member"] == "bob")
+        .collect();
+    assert_eq!(bob_votes.len(), 1, "{json_entries:?}");
+    assert!(bob_votes[0]["vouched"]["body"]["vote_cast"].is_object());
 
     // The head names the state hash the CLI computes from the same log, after shutdown.
     let head = served.get(&alice, &format!("{base}/head"));

@@ -1,5 +1,6 @@
 //! `verify` catches tampering with an exported log and names the first bad entry: every
-//! single flipped byte, a dropped entry, two entries swapped, and swapped signatures.
+//! single flipped byte (in signed and in vouched statements), a dropped entry, two entries
+//! swapped, and swapped signatures.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,10 +59,18 @@ fn community_log() -> (Header, Vec<Vec<u8>>) {
                 VoteValue::No
             },
         };
-        let signed = ledger.sign(member, &founded.members[member], body);
-        ledger
-            .submit(signed, 3_000 + index as u64)
-            .expect("accepted");
+        // Half the votes signed by their members, half vouched for by the server (as for
+        // members who vote with a bearer token).
+        if index % 3 == 0 {
+            ledger
+                .submit_vouched(member, body, 3_000 + index as u64)
+                .expect("accepted");
+        } else {
+            let signed = ledger.sign(member, &founded.members[member], body);
+            ledger
+                .submit(signed, 3_000 + index as u64)
+                .expect("accepted");
+        }
     }
     let signed = ledger.sign(
         &names[0],
@@ -84,6 +93,16 @@ fn community_log() -> (Header, Vec<Vec<u8>>) {
     let entries = store
         .read_range(founded.community, 0, u64::MAX)
         .expect("readable");
+    let vouched = entries
+        .iter()
+        .filter(|bytes| {
+            matches!(
+                Entry::decode(bytes).expect("decodes").body,
+                ostrom_schemas::Body::Vouched(_)
+            )
+        })
+        .count();
+    assert_eq!(vouched, 4, "the log carries vouched statements too");
     (header, entries)
 }
 
@@ -203,19 +222,19 @@ fn swapping_signatures_names_the_first_entry_that_carries_a_wrong_one() {
     );
 
     // A statement signed by one member presented as another's vote
-    let mut entry = Entry::decode(&entries[10]).expect("decodes");
-    let other = Entry::decode(&entries[11]).expect("decodes");
+    let mut entry = Entry::decode(&entries[9]).expect("decodes");
+    let other = Entry::decode(&entries[10]).expect("decodes");
     if let (ostrom_schemas::Body::Statement(signed), Some(theirs)) =
-        (&mut entry.body, other.statement())
+        (&mut entry.body, other.body_signed())
     {
         signed.sig = theirs.sig;
     }
     let mut tampered = entries.clone();
-    tampered[10] = entry.encode();
+    tampered[9] = entry.encode();
     let path = write(dir.path(), "statement.export", &header, &tampered);
     let invalid =
         export::verify_file(&path, false).expect_err("a swapped statement signature is caught");
-    assert_eq!(invalid.seq, Some(10), "{invalid}");
+    assert_eq!(invalid.seq, Some(9), "{invalid}");
 }
 
 #[test]

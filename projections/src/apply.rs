@@ -12,7 +12,7 @@ use ostrom_schemas::record::{
 };
 use ostrom_schemas::statement::{Founding, RecoveryPlan, StatementBody};
 use ostrom_schemas::verify::{Authority, ChainTip, Ed25519Signature, Refusal, VerifyingKey};
-use ostrom_schemas::{limits, Body, PublicKey, Signed, VerifiedEntry, VoteValue};
+use ostrom_schemas::{limits, Body, PublicKey, Statement, VerifiedEntry, VoteValue};
 
 use crate::constitution::Origin;
 use crate::state::{
@@ -35,14 +35,17 @@ pub fn apply(state: &mut GovernanceState, verified: &VerifiedEntry) {
         "apply: entry does not chain"
     );
     let seq = entry.seq;
-    match &entry.body {
-        Body::Statement(signed) => {
+    match (entry.statement(), &entry.body) {
+        (Some(asserted), _) => {
             state
                 .counters
-                .insert(signed.author, signed.statement.counter);
-            apply_statement(state, signed, seq, entry.at_ms, verified.hash());
+                .insert(*asserted.author, asserted.statement.counter);
+            apply_statement(state, asserted.statement, seq, entry.at_ms, verified.hash());
         }
-        Body::Record(record) => apply_record(state, record, seq, entry.at_ms),
+        (None, Body::Record(record)) => apply_record(state, record, seq, entry.at_ms),
+        (None, Body::Statement(_) | Body::Vouched(_)) => {
+            unreachable!("a statement body carries a statement")
+        }
     }
     state.position = Position {
         next_seq: seq + 1,
@@ -53,12 +56,11 @@ pub fn apply(state: &mut GovernanceState, verified: &VerifiedEntry) {
 
 fn apply_statement(
     state: &mut GovernanceState,
-    signed: &Signed,
+    statement: &Statement,
     seq: u64,
     at_ms: u64,
     hash: ostrom_schemas::Hash,
 ) {
-    let statement = &signed.statement;
     let member = &statement.member;
     match &statement.body {
         StatementBody::CommunityFounded(founding) => {
@@ -528,12 +530,16 @@ impl Authority for GovernanceState {
         }
     }
 
-    fn admit_statement(&self, signed: &Signed, at_ms: u64) -> Result<(), Refusal> {
-        let statement = &signed.statement;
+    fn admit_statement(
+        &self,
+        statement: &Statement,
+        author: &PublicKey,
+        at_ms: u64,
+    ) -> Result<(), Refusal> {
         let member = statement.member.as_str();
         let sequencer = self.community.as_ref().map(|community| community.sequencer);
-        let by_sequencer = Some(signed.author) == sequencer;
-        let last = self.counters.get(&signed.author).copied().unwrap_or(0);
+        let by_sequencer = Some(*author) == sequencer;
+        let last = self.counters.get(author).copied().unwrap_or(0);
         if statement.counter <= last {
             return Err(Refusal::new(
                 "replayed",
@@ -548,7 +554,7 @@ impl Authority for GovernanceState {
         let speaks_for_member = by_sequencer
             || self
                 .key_owners
-                .get(&signed.author)
+                .get(author)
                 .is_some_and(|owner| owner == member);
         let needs_member = |this: &GovernanceState| -> Result<(), Refusal> {
             if !this.is_member(member) {

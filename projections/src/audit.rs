@@ -216,14 +216,19 @@ impl AuditTrail {
             entry.body.name(),
             entry.sequencer,
         );
-        match &entry.body {
-            Body::Statement(signed) => {
-                row.signer = signed.author;
-                row.on_behalf = signed.author == entry.sequencer;
-                row.member = Some(signed.statement.member.clone());
-                self.statement(&mut row, &signed.statement.body, entry.seq);
+        match (entry.statement(), &entry.body) {
+            (Some(asserted), _) => {
+                row.signer = *asserted.author;
+                // Vouched for, or (in logs from before `Body::Vouched`) signed by the
+                // sequencer key on the member's behalf.
+                row.on_behalf = asserted.vouched || *asserted.author == entry.sequencer;
+                row.member = Some(asserted.statement.member.clone());
+                self.statement(&mut row, &asserted.statement.body, entry.seq);
             }
-            Body::Record(record) => self.record(&mut row, record, entry.seq),
+            (None, Body::Record(record)) => self.record(&mut row, record, entry.seq),
+            (None, Body::Statement(_) | Body::Vouched(_)) => {
+                unreachable!("a statement body carries a statement")
+            }
         }
         self.rows.push(row);
     }

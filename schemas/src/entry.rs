@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::{CommunityId, Hash, PublicKey, Signature};
 use crate::limits;
 use crate::record::Record;
-use crate::statement::{Signed, Statement, STATEMENT_SIGNATURE_DOMAIN};
+use crate::statement::{Asserted, Signed, Statement, STATEMENT_SIGNATURE_DOMAIN};
 
 /// Domain tag of an entry hash.
 pub const ENTRY_HASH_DOMAIN: &str = "ostrom/entry/v1";
@@ -37,8 +37,14 @@ pub struct Entry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Body {
+    /// A statement signed by its author.
     Statement(Signed),
+    /// Something the engine decided or did.
     Record(Record),
+    /// A statement the sequencer vouches for: it authenticated the member itself (a bearer
+    /// token) and asserts the statement through the entry signature alone, as if it had
+    /// signed it with the sequencer key.
+    Vouched(Statement),
 }
 
 impl Body {
@@ -46,6 +52,7 @@ impl Body {
         match self {
             Body::Statement(signed) => signed.statement.body.name(),
             Body::Record(record) => record.name(),
+            Body::Vouched(statement) => statement.body.name(),
         }
     }
 }
@@ -112,17 +119,35 @@ impl Entry {
         hash_entry_bytes(&self.encode())
     }
 
-    pub fn statement(&self) -> Option<&Signed> {
+    /// The statement this entry carries, signed or vouched for, with the key asserting it.
+    pub fn statement(&self) -> Option<Asserted<'_>> {
+        match &self.body {
+            Body::Statement(signed) => Some(Asserted {
+                statement: &signed.statement,
+                author: &signed.author,
+                vouched: false,
+            }),
+            Body::Vouched(statement) => Some(Asserted {
+                statement,
+                author: &self.sequencer,
+                vouched: true,
+            }),
+            Body::Record(_) => None,
+        }
+    }
+
+    /// The signed statement this entry carries (not a vouched one).
+    pub fn body_signed(&self) -> Option<&Signed> {
         match &self.body {
             Body::Statement(signed) => Some(signed),
-            Body::Record(_) => None,
+            Body::Record(_) | Body::Vouched(_) => None,
         }
     }
 
     pub fn record(&self) -> Option<&Record> {
         match &self.body {
             Body::Record(record) => Some(record),
-            Body::Statement(_) => None,
+            Body::Statement(_) | Body::Vouched(_) => None,
         }
     }
 }

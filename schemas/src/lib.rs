@@ -27,7 +27,7 @@ pub use action::{
 pub use bytes::{CommunityId, Hash, PublicKey, Signature};
 pub use entry::{Body, Entry};
 pub use record::Record;
-pub use statement::{Signed, Statement, StatementBody, VoteValue};
+pub use statement::{Asserted, Signed, Statement, StatementBody, VoteValue};
 pub use value::{Params, Value};
 pub use verify::{Authority, BadEntry, ChainTip, SignatureChecked, VerifiedEntry};
 

@@ -1,9 +1,12 @@
 //! Statements: what a party asserts, carried with that party's own signature.
 //!
-//! A member signs their own proposals and votes; the server signs on behalf of a member
-//! it authenticated another way (a bearer token); an integration signs what a platform told
-//! it. Every statement names its community (no cross-community replay) and carries a
-//! per-author counter that must strictly increase (no replay within a community).
+//! A member signs their own proposals and votes; an integration signs what a platform told
+//! it. The server vouches for a member it authenticated another way (a bearer token): the
+//! statement then travels unsigned in a `Body::Vouched` entry and the sequencer asserts it
+//! through the entry signature, as it asserts its own records. Every statement names its
+//! community (no cross-community replay) and carries a per-author counter that must
+//! strictly increase (no replay within a community; a vouched statement's author is the
+//! sequencer key).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -219,4 +222,14 @@ pub struct Signed {
     pub statement: Statement,
     pub author: PublicKey,
     pub sig: Signature,
+}
+
+/// A statement as an entry carries it, with the key that asserts it: the signer of a
+/// `Body::Statement`, or the entry's sequencer for a `Body::Vouched` statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Asserted<'a> {
+    pub statement: &'a Statement,
+    pub author: &'a PublicKey,
+    /// Asserted by the sequencer through the entry signature, with no signature of its own.
+    pub vouched: bool,
 }

@@ -20,7 +20,9 @@ use crate::entry::{
 };
 use crate::limits;
 use crate::record::Record;
-use crate::statement::{RecoveryMessage, Signed, StatementBody, RECOVERY_SIGNATURE_DOMAIN};
+use crate::statement::{
+    RecoveryMessage, Signed, Statement, StatementBody, RECOVERY_SIGNATURE_DOMAIN,
+};
 
 /// Where the log stands: what the next entry must chain onto.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,10 +65,16 @@ impl Refusal {
 /// implements this; the rules live beside the state they read.
 pub trait Authority {
     fn tip(&self) -> ChainTip;
-    /// `Err(reason)` if `signed` may not be appended now (unknown member, wrong key,
+    /// `Err(reason)` if `statement`, asserted by `author` (its signer, or the sequencer
+    /// for a vouched statement), may not be appended now (unknown member, wrong key,
     /// replayed counter, vote on an unknown action, ...).
     /// `at_ms` is the time of the entry that would carry it.
-    fn admit_statement(&self, signed: &Signed, at_ms: u64) -> Result<(), Refusal>;
+    fn admit_statement(
+        &self,
+        statement: &Statement,
+        author: &PublicKey,
+        at_ms: u64,
+    ) -> Result<(), Refusal>;
     fn admit_record(&self, record: &Record) -> Result<(), Refusal>;
     /// For a recovery: the trustees (name and bound key) and the threshold.
     fn trustees(&self) -> (Vec<(String, Option<PublicKey>)>, u64);
@@ -393,15 +401,16 @@ fn admit_checked(entry: &Entry, authority: &impl Authority) -> Result<(), BadEnt
             }
         }
     }
-    match &entry.body {
-        Body::Statement(signed) => {
-            if signed.statement.community != entry.community {
+    match entry.statement() {
+        Some(asserted) => {
+            let statement = asserted.statement;
+            if statement.community != entry.community {
                 return fail(
                     "wrong_community",
-                    "statement was signed for another community".into(),
+                    "the statement is for another community".into(),
                 );
             }
-            if let StatementBody::RecoveryInvoked(recovery) = &signed.statement.body {
+            if let StatementBody::RecoveryInvoked(recovery) = &statement.body {
                 if recovery.head_seq + 1 != seq || recovery.head != entry.prev {
                     return fail(
                         "stale_recovery",
@@ -416,14 +425,17 @@ fn admit_checked(entry: &Entry, authority: &impl Authority) -> Result<(), BadEnt
                     .map_err(|reason| BadEntry::new(seq, "bad_cosignature", reason))?;
             }
             if tip.established.is_some()
-                || !matches!(signed.statement.body, StatementBody::CommunityFounded(_))
+                || !matches!(statement.body, StatementBody::CommunityFounded(_))
             {
                 authority
-                    .admit_statement(signed, entry.at_ms)
+                    .admit_statement(statement, asserted.author, entry.at_ms)
                     .map_err(|refusal| BadEntry::refused(seq, refusal))?;
             }
         }
-        Body::Record(record) => {
+        None => {
+            let Body::Record(record) = &entry.body else {
+                unreachable!("an entry without a statement carries a record")
+            };
             if tip.established.is_none() {
                 return fail(
                     "bad_genesis",
@@ -488,27 +500,42 @@ fn check_recovery_signatures(
     Ok(())
 }
 
-/// A statement whose author signature has been checked (on its way in, before sealing).
+/// A statement ready to seal: one whose author signature has been checked (on its way in),
+/// or one the sequencer vouches for.
 #[derive(Clone, Debug)]
 pub struct CheckedStatement {
-    signed: Signed,
+    inner: Checked,
+}
+
+#[derive(Clone, Debug)]
+enum Checked {
+    Signed(Signed),
+    Vouched(Statement),
 }
 
 impl CheckedStatement {
-    pub fn signed(&self) -> &Signed {
-        &self.signed
+    /// A statement the sequencer vouches for: the server authenticated the member itself
+    /// (a bearer token), and the entry that carries the statement (`Body::Vouched`) is
+    /// its assertion. Its counter counts among the sequencer key's.
+    pub fn vouched(statement: Statement) -> CheckedStatement {
+        CheckedStatement {
+            inner: Checked::Vouched(statement),
+        }
     }
-}
 
-/// Sign a statement with `key` and admit it as checked. A signature this process just made
-/// is valid by construction, so the server's on-behalf statements (a member authenticated
-/// by a bearer token) skip the verification an outside statement needs.
-pub fn sign_checked(
-    statement: crate::statement::Statement,
-    key: &ed25519_dalek::SigningKey,
-) -> CheckedStatement {
-    CheckedStatement {
-        signed: crate::entry::sign_statement(statement, key),
+    pub fn statement(&self) -> &Statement {
+        match &self.inner {
+            Checked::Signed(signed) => &signed.statement,
+            Checked::Vouched(statement) => statement,
+        }
+    }
+
+    /// The signed statement, unless the sequencer vouches for it.
+    pub fn signed(&self) -> Option<&Signed> {
+        match &self.inner {
+            Checked::Signed(signed) => Some(signed),
+            Checked::Vouched(_) => None,
+        }
     }
 }
 
@@ -519,7 +546,9 @@ pub fn check_statement(signed: Signed) -> Result<CheckedStatement, Refusal> {
         &signed.author,
         &signed.sig,
     ) {
-        Ok(CheckedStatement { signed })
+        Ok(CheckedStatement {
+            inner: Checked::Signed(signed),
+        })
     } else {
         Err(Refusal::new(
             "bad_signature",
@@ -563,7 +592,9 @@ pub fn check_statements_cached(
         .zip(digests)
         .map(|(signed, digest)| {
             if batch_ok || signature_valid(&digest, &signed.author, &signed.sig) {
-                Ok(CheckedStatement { signed })
+                Ok(CheckedStatement {
+                    inner: Checked::Signed(signed),
+                })
             } else {
                 Err(Refusal::new(
                     "bad_signature",
@@ -592,13 +623,16 @@ pub fn seal(
     let tip = authority.tip();
     let sequencer = PublicKey(key.verifying_key().to_bytes());
     let body = match body {
-        Sealable::Statement(checked) => Body::Statement(checked.signed),
+        Sealable::Statement(checked) => match checked.inner {
+            Checked::Signed(signed) => Body::Statement(signed),
+            Checked::Vouched(statement) => Body::Vouched(statement),
+        },
         Sealable::Record(record) => Body::Record(record),
     };
     let community = match (&tip.established, &body) {
         (Some((community, _)), _) => *community,
         (None, Body::Statement(signed)) => signed.statement.community,
-        (None, Body::Record(_)) => {
+        (None, Body::Record(_) | Body::Vouched(_)) => {
             return Err(BadEntry::new(
                 0,
                 "bad_genesis",

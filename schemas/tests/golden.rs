@@ -251,7 +251,7 @@ fn vector_file(vector: &chain::Vector) -> String {
         }),
         _ => None,
     });
-    let statement = signed.map(|signed| StatementDoc {
+    let statement = entry.body_signed().map(|signed| StatementDoc {
         canonical_hex: hex::encode(
             postcard::to_stdvec(&signed.statement).expect("statements encode"),
         ),
@@ -672,6 +672,16 @@ fn canonical_bytes_are_laid_out_as_the_readme_says() {
                     "{name}: body is not statement || author || sig"
                 );
             }
+            Body::Vouched(statement) => {
+                assert_eq!(envelope.body_tag, 2, "{name}: a vouched body is tagged 2");
+                // Vouched = the statement's bytes alone: the entry signature asserts it.
+                let statement_bytes = postcard::to_stdvec(statement).expect("statements encode");
+                assert_eq!(
+                    envelope.body,
+                    statement_bytes.as_slice(),
+                    "{name}: body is not the statement's bytes"
+                );
+            }
             Body::Record(record) => {
                 assert_eq!(envelope.body_tag, 1, "{name}: a record body is tagged 1");
                 let record_bytes = postcard::to_stdvec(record).expect("records encode");
@@ -886,6 +896,12 @@ fn the_vectors_form_one_verified_chain() {
     ] {
         assert!(kinds.contains(kind), "no vector for {kind}");
     }
+    assert!(
+        vectors
+            .iter()
+            .any(|(_, vector)| vector["entry"]["body"].get("vouched").is_some()),
+        "no vector for a vouched statement"
+    );
 }
 
 #[test]

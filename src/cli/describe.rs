@@ -2,7 +2,7 @@
 
 use ostrom_schemas::record::Record;
 use ostrom_schemas::statement::{RecoveryPlan, StatementBody};
-use ostrom_schemas::{Body, Entry};
+use ostrom_schemas::{Body, Entry, Statement};
 
 pub fn time(at_ms: u64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms);
@@ -11,57 +11,8 @@ pub fn time(at_ms: u64) -> String {
 
 pub fn entry(entry: &Entry) -> String {
     match &entry.body {
-        Body::Statement(signed) => {
-            let member = &signed.statement.member;
-            let what = match &signed.statement.body {
-                StatementBody::CommunityFounded(founding) => format!(
-                    "founded {:?} with kit {}, {} members, {} policies",
-                    founding.name,
-                    founding.kit,
-                    founding.members.len(),
-                    founding.policies.len()
-                ),
-                StatementBody::MemberJoined { member, .. } => format!("{member} joined"),
-                StatementBody::MemberLeft { member } => format!("{member} left"),
-                StatementBody::KeyBound { member, key } => {
-                    format!("{member} bound key {}", key.short())
-                }
-                StatementBody::ActionProposed {
-                    action,
-                    not_before_ms,
-                } => {
-                    let params: Vec<String> = action
-                        .params()
-                        .iter()
-                        .map(|(key, value)| format!("{key}={}", abbreviate(&value.to_string())))
-                        .collect();
-                    let delay = not_before_ms
-                        .map(|at| format!(" (not before {})", time(at)))
-                        .unwrap_or_default();
-                    format!(
-                        "proposed action {} {} {}{delay}",
-                        entry.seq,
-                        action.action_type(),
-                        params.join(" ")
-                    )
-                }
-                StatementBody::VoteCast { action, value } => format!("voted {value} on {action}"),
-                StatementBody::VoteWithdrawn { action } => format!("withdrew vote on {action}"),
-                StatementBody::RecoveryInvoked(recovery) => {
-                    let plan = match &recovery.plan {
-                        RecoveryPlan::Restart { kit, .. } => format!("restart with kit {kit}"),
-                        RecoveryPlan::RollbackToSeq { seq } => {
-                            format!("roll back to before seq {seq}")
-                        }
-                    };
-                    format!(
-                        "RECOVERY by {} trustees: {plan}",
-                        recovery.cosignatures.len()
-                    )
-                }
-            };
-            format!("{member}: {what}")
-        }
+        Body::Statement(signed) => statement(entry, &signed.statement),
+        Body::Vouched(vouched) => statement(entry, vouched),
         Body::Record(record) => match record {
             Record::Evaluated(evaluation) => {
                 let outcome = evaluation
@@ -136,4 +87,56 @@ fn abbreviate(text: &str) -> String {
     } else {
         line.to_owned()
     }
+}
+
+fn statement(entry: &Entry, statement: &Statement) -> String {
+    let member = &statement.member;
+    let what = match &statement.body {
+        StatementBody::CommunityFounded(founding) => format!(
+            "founded {:?} with kit {}, {} members, {} policies",
+            founding.name,
+            founding.kit,
+            founding.members.len(),
+            founding.policies.len()
+        ),
+        StatementBody::MemberJoined { member, .. } => format!("{member} joined"),
+        StatementBody::MemberLeft { member } => format!("{member} left"),
+        StatementBody::KeyBound { member, key } => {
+            format!("{member} bound key {}", key.short())
+        }
+        StatementBody::ActionProposed {
+            action,
+            not_before_ms,
+        } => {
+            let params: Vec<String> = action
+                .params()
+                .iter()
+                .map(|(key, value)| format!("{key}={}", abbreviate(&value.to_string())))
+                .collect();
+            let delay = not_before_ms
+                .map(|at| format!(" (not before {})", time(at)))
+                .unwrap_or_default();
+            format!(
+                "proposed action {} {} {}{delay}",
+                entry.seq,
+                action.action_type(),
+                params.join(" ")
+            )
+        }
+        StatementBody::VoteCast { action, value } => format!("voted {value} on {action}"),
+        StatementBody::VoteWithdrawn { action } => format!("withdrew vote on {action}"),
+        StatementBody::RecoveryInvoked(recovery) => {
+            let plan = match &recovery.plan {
+                RecoveryPlan::Restart { kit, .. } => format!("restart with kit {kit}"),
+                RecoveryPlan::RollbackToSeq { seq } => {
+                    format!("roll back to before seq {seq}")
+                }
+            };
+            format!(
+                "RECOVERY by {} trustees: {plan}",
+                recovery.cosignatures.len()
+            )
+        }
+    };
+    format!("{member}: {what}")
 }

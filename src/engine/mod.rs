@@ -40,7 +40,9 @@ use ostrom_schemas::entry::statement_signing_digest;
 use ostrom_schemas::record::{Effects, Evaluation, Outcome, Phase, PolicyFault, Record};
 use ostrom_schemas::statement::RecoveryPlan;
 use ostrom_schemas::verify::{Refusal, Sealable};
-use ostrom_schemas::{ActionId, Body, Hash, PolicyId, Signed, StatementBody, Value, VerifiedEntry};
+use ostrom_schemas::{
+    ActionId, Body, Hash, PolicyId, Signed, Statement, StatementBody, Value, VerifiedEntry,
+};
 
 use crate::ledger::{Batch, Reactor};
 use crate::policy::{
@@ -806,8 +808,8 @@ fn policy_sources(action: &ActionSpec) -> Vec<&str> {
 const AUDITED_REFUSALS: &[&str] = &["not_permitted", "compile_error"];
 
 impl Reactor for Engine {
-    fn precheck(&mut self, _state: &GovernanceState, statement: &Signed) -> Result<(), Refusal> {
-        if let StatementBody::ActionProposed { action, .. } = &statement.statement.body {
+    fn precheck(&mut self, _state: &GovernanceState, statement: &Statement) -> Result<(), Refusal> {
+        if let StatementBody::ActionProposed { action, .. } = &statement.body {
             for source in policy_sources(action) {
                 self.runtime.compile(source).map_err(|error| {
                     Refusal::new(
@@ -826,7 +828,11 @@ impl Reactor for Engine {
     fn after(&mut self, batch: &mut Batch<'_>, entry: &VerifiedEntry) {
         let seq = entry.entry().seq;
         let work = match &entry.entry().body {
-            Body::Statement(signed) => match &signed.statement.body {
+            Body::Statement(Signed {
+                statement: Statement { body, .. },
+                ..
+            })
+            | Body::Vouched(Statement { body, .. }) => match body {
                 StatementBody::ActionProposed { .. } => Work::Arrive(ActionId(seq)),
                 StatementBody::VoteCast { action, .. }
                 | StatementBody::VoteWithdrawn { action } => Work::Recheck(*action, Phase::Vote),
@@ -855,24 +861,23 @@ impl Reactor for Engine {
         self.run(batch, work);
     }
 
-    fn refused(&mut self, batch: &mut Batch<'_>, statement: &Signed, refusal: &Refusal) {
-        if !AUDITED_REFUSALS.contains(&refusal.code)
-            || !batch.state().is_member(&statement.statement.member)
+    fn refused(&mut self, batch: &mut Batch<'_>, statement: &Statement, refusal: &Refusal) {
+        if !AUDITED_REFUSALS.contains(&refusal.code) || !batch.state().is_member(&statement.member)
         {
             return;
         }
-        let what = match &statement.statement.body {
+        let what = match &statement.body {
             StatementBody::ActionProposed { action, .. } => {
                 format!("proposal of {}", action.action_type())
             }
             other => other.name().to_owned(),
         };
         let record = Record::Refused {
-            member: statement.statement.member.clone(),
+            member: statement.member.clone(),
             what,
             code: refusal.code.to_owned(),
             reason: refusal.reason.clone(),
-            statement: statement_signing_digest(&statement.statement),
+            statement: statement_signing_digest(statement),
         };
         self.seal(batch, record);
     }

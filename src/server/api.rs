@@ -4,7 +4,7 @@
 //! (`/api/v1/openapi.json`).
 //!
 //! Who may do what: a bearer token speaks for one member of one community, and the server
-//! signs that member's statements (the log shows it vouched); a member holding a key may
+//! vouches for that member's statements (`Body::Vouched` entries); a member holding a key may
 //! instead submit a statement they signed. Nobody acts as another member. Reads need a
 //! member of the community (or the operator token); proposals show only to members whose
 //! roles may view their action type, and the raw log and audit trail only to members who

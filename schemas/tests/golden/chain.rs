@@ -25,7 +25,8 @@ use ostrom_schemas::statement::{
 };
 use ostrom_schemas::value::{Params, Value};
 use ostrom_schemas::verify::{
-    check_statement, recovery_digest, seal, Authority, ChainTip, Refusal, Sealable,
+    check_statement, recovery_digest, seal, Authority, ChainTip, CheckedStatement, Refusal,
+    Sealable,
 };
 
 /// A test key: `SigningKey::from_bytes(&[seed; 32])`.
@@ -113,10 +114,12 @@ impl TestLedger {
     /// Move past a verified entry, as the reducer would for the parts the verifier reads.
     pub fn advance(&mut self, entry: &Entry, hash: Hash) {
         let mut sequencer = entry.sequencer;
+        if let Some(asserted) = entry.statement() {
+            self.counters
+                .insert(*asserted.author, asserted.statement.counter);
+        }
         match &entry.body {
             Body::Statement(signed) => {
-                self.counters
-                    .insert(signed.author, signed.statement.counter);
                 if let StatementBody::CommunityFounded(founding) = &signed.statement.body {
                     self.trustees = founding
                         .trustees
@@ -134,7 +137,7 @@ impl TestLedger {
                 }
             }
             Body::Record(Record::SequencerRotated { new, .. }) => sequencer = *new,
-            Body::Record(_) => {}
+            Body::Record(_) | Body::Vouched(_) => {}
         }
         self.tip = ChainTip {
             next_seq: entry.seq + 1,
@@ -150,17 +153,19 @@ impl Authority for TestLedger {
         self.tip.clone()
     }
 
-    fn admit_statement(&self, signed: &ostrom_schemas::Signed, _at_ms: u64) -> Result<(), Refusal> {
+    fn admit_statement(
+        &self,
+        statement: &Statement,
+        author: &PublicKey,
+        _at_ms: u64,
+    ) -> Result<(), Refusal> {
         // As in projections: an author with no statement yet has last counter 0, so every
         // author's counters start at 1.
-        let last = self.counters.get(&signed.author).copied().unwrap_or(0);
-        if signed.statement.counter <= last {
+        let last = self.counters.get(author).copied().unwrap_or(0);
+        if statement.counter <= last {
             return Err(Refusal::new(
                 "replayed_counter",
-                format!(
-                    "replayed counter {} (last was {last})",
-                    signed.statement.counter
-                ),
+                format!("replayed counter {} (last was {last})", statement.counter),
             ));
         }
         Ok(())
@@ -240,6 +245,28 @@ impl Builder {
         let mut vector = self.seal(name, description, Sealable::Statement(checked));
         vector.author = Some(author);
         vector.cosigners = cosigners;
+        self.vectors.push(vector);
+    }
+
+    /// A statement the sequencer vouches for (`Body::Vouched`): no signature of its own.
+    fn vouched(&mut self, name: &str, description: &str, member: &str, body: StatementBody) {
+        let counter = self
+            .ledger
+            .counters
+            .get(&self.sequencer.public())
+            .map_or(1, |last| last + 1);
+        let statement = Statement {
+            community: self.community,
+            counter,
+            member: member.to_owned(),
+            evidence: None,
+            body,
+        };
+        let vector = self.seal(
+            name,
+            description,
+            Sealable::Statement(CheckedStatement::vouched(statement)),
+        );
         self.vectors.push(vector);
     }
 
@@ -856,6 +883,19 @@ pub fn build() -> Vec<Vector> {
         Record::Checkpoint {
             size: leaves.len() as u64,
             root: merkle_root(&leaves),
+        },
+    );
+    chain.vouched(
+        "member-joined-vouched",
+        "MemberJoined, vouched for by the sequencer (`Body::Vouched`): bob, who left, rejoins \
+         through the server, which authenticated him itself (as it does a member with a bearer \
+         token), so the statement carries no signature of its own and the entry signature \
+         asserts it. Its counter counts among the sequencer key's (the rotated key's first \
+         statement: counter 1).",
+        "bob",
+        StatementBody::MemberJoined {
+            member: "bob".to_owned(),
+            key: None,
         },
     );
     chain.vectors

@@ -145,10 +145,13 @@ fn bodies() -> Vec<Body> {
             size: 0,
             root: Hash::ZERO,
         }),
+        Body::Vouched(statement(StatementBody::MemberLeft {
+            member: "m".to_owned(),
+        })),
     ];
     for sample in &samples {
         match sample {
-            Body::Statement(_) | Body::Record(_) => {}
+            Body::Statement(_) | Body::Record(_) | Body::Vouched(_) => {}
         }
     }
     samples
