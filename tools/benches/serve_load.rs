@@ -20,9 +20,10 @@
 //!
 //! This machine is a shared VM whose speed drifts by up to a third from minute to minute, and
 //! the vote rate follows it; so the run starts and ends by timing ed25519 signing on one core
-//! (two signatures are a quarter of a vote's CPU) and prints both rates as the host's speed.
+//! (the entry signature is a sixth of a vote's CPU) and prints both rates as the host's speed.
 //! It catches a slow core, not every slowdown: on 2026-12-01 it read about 60k signatures/s
-//! both around an 8.0k and a 12.4k votes/s run of one binary (tools/BENCHMARKS.md).
+//! both around an 8.0k and a 12.4k votes/s run of one binary, and about 86k on the faster
+//! host of the next session (tools/BENCHMARKS.md).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
