@@ -655,43 +655,36 @@ fn canonical_bytes_are_laid_out_as_the_readme_says() {
             "{name}: sequencer"
         );
         assert_eq!(envelope.sig, entry.sig.as_bytes(), "{name}: sig");
-        match &entry.body {
+        // Statement 0: its bytes, then the author's key and signature; record 1: its bytes;
+        // vouched 2: the statement's bytes alone (the entry signature asserts it).
+        let (tag, expected, layout) = match &entry.body {
             Body::Statement(signed) => {
-                assert_eq!(envelope.body_tag, 0, "{name}: a statement body is tagged 0");
-                // Signed = statement bytes, then the author's key and signature.
                 let statement = unhex(&name, field(&vector["statement"], &name, "canonical_hex"));
-                let expected = [
+                let bytes = [
                     statement.as_slice(),
                     signed.author.as_bytes(),
                     signed.sig.as_bytes(),
                 ]
                 .concat();
-                assert_eq!(
-                    envelope.body,
-                    expected.as_slice(),
-                    "{name}: body is not statement || author || sig"
-                );
+                (0, bytes, "statement || author || sig")
             }
-            Body::Vouched(statement) => {
-                assert_eq!(envelope.body_tag, 2, "{name}: a vouched body is tagged 2");
-                // Vouched = the statement's bytes alone: the entry signature asserts it.
-                let statement_bytes = postcard::to_stdvec(statement).expect("statements encode");
-                assert_eq!(
-                    envelope.body,
-                    statement_bytes.as_slice(),
-                    "{name}: body is not the statement's bytes"
-                );
-            }
-            Body::Record(record) => {
-                assert_eq!(envelope.body_tag, 1, "{name}: a record body is tagged 1");
-                let record_bytes = postcard::to_stdvec(record).expect("records encode");
-                assert_eq!(
-                    envelope.body,
-                    record_bytes.as_slice(),
-                    "{name}: body is not the record's bytes"
-                );
-            }
-        }
+            Body::Record(record) => (
+                1,
+                postcard::to_stdvec(record).expect("records encode"),
+                "the record's bytes",
+            ),
+            Body::Vouched(statement) => (
+                2,
+                postcard::to_stdvec(statement).expect("statements encode"),
+                "the statement's bytes",
+            ),
+        };
+        assert_eq!(envelope.body_tag, tag, "{name}: body tag");
+        assert_eq!(
+            envelope.body,
+            expected.as_slice(),
+            "{name}: body is not {layout}"
+        );
     }
 }
 

@@ -228,18 +228,7 @@ impl Builder {
         body: StatementBody,
         cosigners: Vec<TestKey>,
     ) {
-        let counter = self
-            .ledger
-            .counters
-            .get(&author.public())
-            .map_or(1, |last| last + 1);
-        let statement = Statement {
-            community: self.community,
-            counter,
-            member: member.to_owned(),
-            evidence: None,
-            body,
-        };
+        let statement = self.next_statement(author, member, body);
         let signed = sign_statement(statement, &author.signing());
         let checked = check_statement(signed).expect("statements signed here check");
         let mut vector = self.seal(name, description, Sealable::Statement(checked));
@@ -248,20 +237,25 @@ impl Builder {
         self.vectors.push(vector);
     }
 
-    /// A statement the sequencer vouches for (`Body::Vouched`): no signature of its own.
-    fn vouched(&mut self, name: &str, description: &str, member: &str, body: StatementBody) {
+    /// `member`'s statement with `author`'s next counter.
+    fn next_statement(&self, author: TestKey, member: &str, body: StatementBody) -> Statement {
         let counter = self
             .ledger
             .counters
-            .get(&self.sequencer.public())
+            .get(&author.public())
             .map_or(1, |last| last + 1);
-        let statement = Statement {
+        Statement {
             community: self.community,
             counter,
             member: member.to_owned(),
             evidence: None,
             body,
-        };
+        }
+    }
+
+    /// A statement the sequencer vouches for (`Body::Vouched`): no signature of its own.
+    fn vouched(&mut self, name: &str, description: &str, member: &str, body: StatementBody) {
+        let statement = self.next_statement(self.sequencer, member, body);
         let vector = self.seal(
             name,
             description,
