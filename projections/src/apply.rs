@@ -12,7 +12,7 @@ use ostrom_schemas::record::{
 };
 use ostrom_schemas::statement::{Founding, RecoveryPlan, StatementBody};
 use ostrom_schemas::verify::{Authority, ChainTip, Ed25519Signature, Refusal, VerifyingKey};
-use ostrom_schemas::{limits, Body, PublicKey, Statement, VerifiedEntry, VoteValue};
+use ostrom_schemas::{limits, PublicKey, Statement, VerifiedEntry, VoteValue};
 
 use crate::constitution::Origin;
 use crate::state::{
@@ -35,16 +35,18 @@ pub fn apply(state: &mut GovernanceState, verified: &VerifiedEntry) {
         "apply: entry does not chain"
     );
     let seq = entry.seq;
-    match (entry.statement(), &entry.body) {
-        (Some(asserted), _) => {
+    match entry.statement() {
+        Some(asserted) => {
             state
                 .counters
                 .insert(*asserted.author, asserted.statement.counter);
             apply_statement(state, asserted.statement, seq, entry.at_ms, verified.hash());
         }
-        (None, Body::Record(record)) => apply_record(state, record, seq, entry.at_ms),
-        (None, Body::Statement(_) | Body::Vouched(_)) => {
-            unreachable!("a statement body carries a statement")
+        None => {
+            let record = entry
+                .record()
+                .expect("an entry without a statement has a record");
+            apply_record(state, record, seq, entry.at_ms);
         }
     }
     state.position = Position {

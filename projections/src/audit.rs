@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use ostrom_schemas::action::{ActionId, ActionSpec, PolicyId};
 use ostrom_schemas::record::{Outcome, Record};
-use ostrom_schemas::{Body, Entry, Hash, PublicKey, StatementBody};
+use ostrom_schemas::{Entry, Hash, PublicKey, StatementBody};
 use serde::Serialize;
 
 /// Rows one query examines at most before it returns what it found, with a cursor.
@@ -216,8 +216,8 @@ impl AuditTrail {
             entry.body.name(),
             entry.sequencer,
         );
-        match (entry.statement(), &entry.body) {
-            (Some(asserted), _) => {
+        match entry.statement() {
+            Some(asserted) => {
                 row.signer = *asserted.author;
                 // Vouched for, or (in logs from before `Body::Vouched`) signed by the
                 // sequencer key on the member's behalf.
@@ -225,9 +225,11 @@ impl AuditTrail {
                 row.member = Some(asserted.statement.member.clone());
                 self.statement(&mut row, &asserted.statement.body, entry.seq);
             }
-            (None, Body::Record(record)) => self.record(&mut row, record, entry.seq),
-            (None, Body::Statement(_) | Body::Vouched(_)) => {
-                unreachable!("a statement body carries a statement")
+            None => {
+                let record = entry
+                    .record()
+                    .expect("an entry without a statement has a record");
+                self.record(&mut row, record, entry.seq);
             }
         }
         self.rows.push(row);

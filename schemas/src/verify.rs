@@ -433,9 +433,9 @@ fn admit_checked(entry: &Entry, authority: &impl Authority) -> Result<(), BadEnt
             }
         }
         None => {
-            let Body::Record(record) = &entry.body else {
-                unreachable!("an entry without a statement carries a record")
-            };
+            let record = entry
+                .record()
+                .expect("an entry without a statement has a record");
             if tip.established.is_none() {
                 return fail(
                     "bad_genesis",
@@ -527,14 +527,6 @@ impl CheckedStatement {
         match &self.inner {
             Checked::Signed(signed) => &signed.statement,
             Checked::Vouched(statement) => statement,
-        }
-    }
-
-    /// The signed statement, unless the sequencer vouches for it.
-    pub fn signed(&self) -> Option<&Signed> {
-        match &self.inner {
-            Checked::Signed(signed) => Some(signed),
-            Checked::Vouched(_) => None,
         }
     }
 }
