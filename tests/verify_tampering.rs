@@ -10,9 +10,7 @@ use ostrom::export::{self, Header};
 use ostrom::fixtures;
 use ostrom::store::memory::MemoryStore;
 use ostrom::store::LogStore;
-use ostrom_schemas::{
-    ActionId, ActionSpec, Entry, Params, Signature, StatementBody, Value, VoteValue,
-};
+use ostrom_schemas::{ActionSpec, Entry, Params, Signature, StatementBody, Value, VoteValue};
 
 /// A small community's log: genesis, proposals, votes, a withdrawal.
 fn community_log() -> (Header, Vec<Vec<u8>>) {
@@ -33,21 +31,11 @@ fn community_log() -> (Header, Vec<Vec<u8>>) {
             let params = Params::from([("text".to_owned(), Value::from("hi"))]);
             ActionSpec::parse("slack.post_message", &params, &|_| None).expect("valid")
         };
-        let signed = ledger.sign(
-            member,
-            &founded.members[member],
-            StatementBody::ActionProposed {
-                action,
-                not_before_ms: None,
-            },
+        proposals.push(
+            founded
+                .propose(&mut ledger, member, action, 2_000 + index as u64)
+                .expect("accepted"),
         );
-        proposals.push(ActionId(
-            ledger
-                .submit(signed, 2_000 + index as u64)
-                .expect("accepted")
-                .entry()
-                .seq,
-        ));
     }
     for index in 0..12 {
         let member = &names[index % 4];
